@@ -1,0 +1,39 @@
+"""Stage 5 — annotate: write entities and scores onto Docs."""
+
+from __future__ import annotations
+
+from typing import Literal, Sequence
+
+import numpy as np
+
+from spacy.tokens import Doc, Span
+
+EntsMode = Literal["overwrite", "keep", "spans"]
+
+
+def write_entities(
+    doc: Doc,
+    spans: Sequence[tuple[int, int, str, float]],
+    mode: EntsMode,
+    spans_key: str,
+) -> None:
+    """Set ``(start, end, label, confidence)`` entities on ``doc``.
+
+    ``overwrite`` replaces ``doc.ents``; ``keep`` adds only entities that do not
+    overlap existing ones; ``spans`` leaves ``doc.ents`` alone and writes to
+    ``doc.spans[spans_key]``. ``span._.confidence`` is set on every written span.
+    """
+    new = []
+    for start, end, label, conf in spans:
+        span = Span(doc, start, end, label=label)
+        span._.confidence = conf
+        new.append(span)
+    if mode == "spans":
+        doc.spans[spans_key] = new
+    elif mode == "keep":
+        taken = np.zeros(len(doc), dtype=bool)
+        for ent in doc.ents:
+            taken[ent.start : ent.end] = True
+        doc.ents = sorted(list(doc.ents) + [s for s in new if not taken[s.start : s.end].any()])
+    else:
+        doc.ents = new

@@ -1,0 +1,92 @@
+"""Stage 2b — batching: length-sorted batches under a padded-token budget."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from .tokenize import DocPieces
+from .windows import Window
+
+
+@dataclass
+class Batch:
+    """Padded model inputs for some windows (``rows`` index into the window list)."""
+
+    rows: list[int]
+    input_ids: np.ndarray  # (n_rows, length) int64
+    attention_mask: np.ndarray  # (n_rows, length) int64
+
+
+@dataclass
+class PaddingStats:
+    """Counts of real and padded positions seen by the model (special tokens count as real)."""
+
+    windows: int = 0
+    batches: int = 0
+    real_tokens: int = 0
+    padded_tokens: int = 0
+
+    @property
+    def waste(self) -> float:
+        """Share of processed positions that were padding."""
+        total = self.real_tokens + self.padded_tokens
+        return self.padded_tokens / total if total else 0.0
+
+    def add(self, batch: Batch) -> None:
+        real = int(batch.attention_mask.sum())
+        self.windows += len(batch.rows)
+        self.batches += 1
+        self.real_tokens += real
+        self.padded_tokens += batch.attention_mask.size - real
+
+    def as_dict(self) -> dict[str, float]:
+        return {
+            "windows": self.windows,
+            "batches": self.batches,
+            "real_tokens": self.real_tokens,
+            "padded_tokens": self.padded_tokens,
+            "padding_waste": self.waste,
+        }
+
+
+def plan_batches(lengths: Sequence[int], max_batch_tokens: int) -> list[list[int]]:
+    """Group sequence indices, longest first, so that ``rows × longest`` stays within budget."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for i in order:
+        if current and (len(current) + 1) * lengths[current[0]] > max_batch_tokens:
+            batches.append(current)
+            current = []
+        current.append(i)
+    if current:
+        batches.append(current)
+    return batches
+
+
+def build_batches(
+    pieces: Sequence[DocPieces],
+    windows: Sequence[Window],
+    prefix: Sequence[int],
+    suffix: Sequence[int],
+    pad_id: int,
+    max_batch_tokens: int,
+) -> list[Batch]:
+    """Pad each planned batch only to its own longest window (special tokens added here)."""
+    n_special = len(prefix) + len(suffix)
+    lengths = [w.length + n_special for w in windows]
+    out = []
+    for rows in plan_batches(lengths, max_batch_tokens):
+        width = lengths[rows[0]]
+        ids = np.full((len(rows), width), pad_id, dtype=np.int64)
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        for r, i in enumerate(rows):
+            w = windows[i]
+            seq = np.concatenate([prefix, pieces[w.doc].ids[w.start : w.end], suffix])
+            ids[r, : len(seq)] = seq
+            mask[r, : len(seq)] = 1
+        out.append(Batch(rows, ids, mask))
+    return out

@@ -1,0 +1,42 @@
+"""Error and warning messages with stable codes, in the style of spaCy's ``Errors``."""
+
+from __future__ import annotations
+
+
+class _WithCodes(type):
+    """Prefix every message with its code, e.g. ``[D001] ...``."""
+
+    def __getattribute__(cls, code: str) -> str:
+        msg = super().__getattribute__(code)
+        if code.startswith("__"):
+            return msg
+        return f"[{code}] {msg}"
+
+
+class Errors(metaclass=_WithCodes):
+    D001 = "Model directory '{path}' does not exist or is not a directory."
+    D002 = (
+        "Model directory '{path}' has no safetensors weights (model.safetensors). "
+        "{extra}Pickled weights are never loaded; convert them with "
+        "`model.save_pretrained(dir, safe_serialization=True)` in a trusted environment."
+    )
+    D003 = (
+        "Model directory '{path}' has no token-classification head: the weights lack "
+        "{missing}. Train a head first (`spacy train` with the distilner component) "
+        "or pass a DistilBertForTokenClassification / AutoModelForTokenClassification directory."
+    )
+    D004 = (
+        "The model's id2label ({n_labels} tags) does not match its classification "
+        "head ({n_rows} rows) in '{path}'."
+    )
+    D005 = "Invalid tag '{tag}' in the model's id2label: tags must be 'O' or '<B|I|L|U|E|S>-<label>'."
+    D006 = "The model's id2label has no 'O' tag: {tags}."
+    D007 = "stride ({stride}) must be >= 0 and smaller than the usable window ({window} pieces)."
+    D008 = "max_batch_tokens ({value}) must be at least max_length ({max_length})."
+    D009 = "Unknown {what} '{value}'; choose one of: {options}."
+    D010 = "Device '{device}' is not available here ({reason})."
+    D011 = "Model '{name}' is neither a directory nor a known model name ({known})."
+    D012 = "Could not load the tokenizer from '{path}': {err}. A fast (Rust) tokenizer is required for offsets."
+    D013 = "threshold must be in [0, 1], got {value}."
+    D014 = "The component has no model loaded yet: call nlp.initialize() or pass config model=<dir>."
+    D015 = "Could not load model weights from '{path}': {err}"

@@ -1,0 +1,55 @@
+"""Stage 2a — windows: split a long piece sequence into overlapping windows.
+
+A window covers ``size`` pieces; consecutive windows overlap by ``stride`` pieces.
+Each piece is *owned* by exactly one window — the one where it sits closest to
+the centre — so merged scores never double count and no piece is dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import Errors
+
+
+@dataclass(frozen=True)
+class Window:
+    """Pieces ``[start, end)`` of document ``doc``; the window owns ``[keep_start, keep_end)``."""
+
+    doc: int
+    start: int
+    end: int
+    keep_start: int
+    keep_end: int
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start
+
+
+def check_window(size: int, stride: int) -> None:
+    """Reject window settings that could not cover a text."""
+    if size < 1 or stride < 0 or stride >= size:
+        raise ValueError(Errors.D007.format(stride=stride, window=size))
+
+
+def make_windows(doc: int, n_pieces: int, size: int, stride: int) -> list[Window]:
+    """Windows over ``n_pieces`` pieces; one window when the text fits, none when it is empty."""
+    check_window(size, stride)
+    if n_pieces == 0:
+        return []
+    if n_pieces <= size:
+        return [Window(doc, 0, n_pieces, 0, n_pieces)]
+    step = size - stride
+    starts = list(range(0, n_pieces - size, step)) + [n_pieces - size]
+    windows = []
+    for k, start in enumerate(starts):
+        end = start + size
+        keep_start = 0 if k == 0 else windows[-1].keep_end
+        if k == len(starts) - 1:
+            keep_end = n_pieces
+        else:
+            nxt = starts[k + 1]
+            keep_end = (nxt + end) // 2  # middle of the overlap with the next window
+        windows.append(Window(doc, start, end, keep_start, keep_end))
+    return windows
