@@ -1,6 +1,5 @@
 """The ``distilner`` factory and component: tokenize → batch → run → decode → annotate."""
 
-from __future__ import annotations
 
 import tempfile
 from dataclasses import dataclass
@@ -13,18 +12,20 @@ from spacy.attrs import IDX, LENGTH
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc
-from spacy.training import Example
+from spacy.training import Example, validate_examples, validate_get_examples
+from thinc.api import Optimizer
 from spacy.util import minibatch
 from spacy.vocab import Vocab
 
 from .align import Pooling, align, pool
 from .annotate import EntsMode, write_entities
 from .backends import Backend, resolve_device
-from .batching import PaddingStats, build_batches
+from .batching import Batch, PaddingStats, build_batches
 from .decode import TagSet, decode, span_confidence
 from .errors import Errors
 from .extensions import install_extensions
-from .loading import load_classifier, load_tokenizer, resolve_model_path
+from .loading import load_classifier, load_for_training, load_tokenizer, resolve_model_path
+from .training.loss import IGNORE, cross_entropy, piece_targets, tag_names, token_tag_ids
 from .tokenize import DocPieces, special_tokens_layout, tokenize_texts
 from .windows import Window, check_window, make_windows
 
@@ -57,6 +58,9 @@ class TokenScores:
         "ents_mode": "overwrite",
         "spans_key": "distilner",
         "num_threads": None,
+        "tag_scheme": "iob2",
+        "label_smoothing": 0.0,
+        "head_lr_scale": 1.0,
         "scorer": {"@scorers": "spacy.ner_scorer.v1"},
     },
     default_score_weights={"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None},
@@ -77,6 +81,9 @@ def make_distilner(
     ents_mode: EntsMode,
     spans_key: str,
     num_threads: Optional[int],
+    tag_scheme: Literal["iob2", "bilou"],
+    label_smoothing: float,
+    head_lr_scale: float,
     scorer: Optional[Callable],
 ) -> "DistilNER":
     """Build the component; the model is loaded on first use (or by ``from_disk``)."""
@@ -96,8 +103,35 @@ def make_distilner(
         ents_mode=ents_mode,
         spans_key=spans_key,
         num_threads=num_threads,
+        tag_scheme=tag_scheme,
+        label_smoothing=label_smoothing,
+        head_lr_scale=head_lr_scale,
         scorer=scorer,
     )
+
+
+def _torch_inputs(model: Any, inputs: tuple[np.ndarray, np.ndarray], is_train: bool) -> tuple[Any, Callable]:
+    """thinc -> torch: ``(input_ids, attention_mask)`` numpy arrays as keyword tensors on the module's device."""
+    import torch
+    from thinc.api import ArgsKwargs
+
+    device = next(model.shims[0]._model.parameters()).device
+    ids, mask = (torch.from_numpy(a).to(device) for a in inputs)
+    return ArgsKwargs(args=(), kwargs={"input_ids": ids, "attention_mask": mask}), lambda d: None
+
+
+def _torch_outputs(model: Any, inputs_outputs: tuple[Any, Any], is_train: bool) -> tuple[np.ndarray, Callable]:
+    """torch -> thinc: float32 numpy logits, and the backward pass from their gradient."""
+    import torch
+    from thinc.api import ArgsKwargs
+
+    logits = inputs_outputs[1].logits
+
+    def backprop(d_logits: np.ndarray) -> Any:
+        grad = torch.from_numpy(np.ascontiguousarray(d_logits, dtype=np.float32)).to(logits.device)
+        return ArgsKwargs(args=(logits,), kwargs={"grad_tensors": (grad,)})
+
+    return logits.detach().float().cpu().numpy(), backprop
 
 
 def _check_choice(what: str, value: str, options: Sequence[str]) -> None:
@@ -129,12 +163,16 @@ class DistilNER(TrainablePipe):
         ents_mode: EntsMode = "overwrite",
         spans_key: str = "distilner",
         num_threads: Optional[int] = None,
+        tag_scheme: str = "iob2",
+        label_smoothing: float = 0.0,
+        head_lr_scale: float = 1.0,
         scorer: Optional[Callable] = None,
     ) -> None:
         _check_choice("backend", backend, ("torch",))
         _check_choice("precision", precision, ("fp32", "bf16"))
         _check_choice("pooling", pooling, ("first", "average", "max"))
         _check_choice("ents_mode", ents_mode, ("overwrite", "keep", "spans"))
+        _check_choice("tag_scheme", tag_scheme, ("iob2", "bilou"))
         if not 0.0 <= threshold <= 1.0:
             raise ValueError(Errors.D013.format(value=threshold))
         self.vocab = vocab
@@ -154,6 +192,9 @@ class DistilNER(TrainablePipe):
             "ents_mode": ents_mode,
             "spans_key": spans_key,
             "num_threads": num_threads,
+            "tag_scheme": tag_scheme,
+            "label_smoothing": label_smoothing,
+            "head_lr_scale": head_lr_scale,
             "temperature": 1.0,
         }
         self.scorer = scorer
@@ -197,7 +238,7 @@ class DistilNER(TrainablePipe):
             precision = "fp32"  # autocast without native bf16 kernels is slower and no more accurate
         self._hf_model, self._tokenizer = hf_model, tokenizer
         self._backend = TorchBackend(hf_model, device=device, precision=precision)
-        self.model = PyTorchWrapper_v2(hf_model)
+        self.model = PyTorchWrapper_v2(hf_model, convert_inputs=_torch_inputs, convert_outputs=_torch_outputs)
 
     def _ensure_model(self) -> None:
         if self._backend is None:
@@ -217,15 +258,13 @@ class DistilNER(TrainablePipe):
 
     @property
     def tag_labels(self) -> tuple[str, ...]:
-        """Tag names in the order of ``ner_logits`` / ``ner_probs`` columns."""
-        self._ensure_model()
-        return self.tagset.tags
+        """Tag names in the order of ``ner_logits`` / ``ner_probs`` columns (empty until the model is loaded)."""
+        return self.tagset.tags if self._backend is not None else ()
 
     @property
     def labels(self) -> tuple[str, ...]:
-        """Entity labels the model predicts."""
-        self._ensure_model()
-        return self.tagset.entity_labels
+        """Entity labels the model predicts (empty until the model is loaded)."""
+        return self.tagset.entity_labels if self._backend is not None else ()
 
     # ---------------------------------------------------------------- inference
     def __call__(self, doc: Doc) -> Doc:
@@ -262,21 +301,27 @@ class DistilNER(TrainablePipe):
             scores.append(TokenScores(tok_logits, tok_probs))
         return scores
 
+    def _windows(self, pieces: Sequence[DocPieces]) -> list[Window]:
+        windows: list[Window] = []
+        for i, doc_pieces in enumerate(pieces):
+            windows.extend(make_windows(i, len(doc_pieces), self.window, self.stride))
+        return windows
+
+    def _batches(self, pieces: Sequence[DocPieces], windows: Sequence[Window]) -> Iterator[Batch]:
+        pad_id = self._tokenizer.pad_token_id or 0
+        for batch in build_batches(pieces, windows, self.prefix, self.suffix, pad_id, self.cfg["max_batch_tokens"]):
+            self.padding.add(batch)
+            yield batch
+
     def _run(self, pieces: Sequence[DocPieces]) -> list[np.ndarray]:
         """Piece logits per text: windows → length-sorted padded batches → backend → merged."""
         assert self._backend is not None
         n_tags = len(self.tagset.tags)
-        windows: list[Window] = []
-        for i, doc_pieces in enumerate(pieces):
-            windows.extend(make_windows(i, len(doc_pieces), self.window, self.stride))
+        windows = self._windows(pieces)
         out = [np.zeros((len(p), n_tags), dtype=np.float32) for p in pieces]
-        pad_id = self._tokenizer.pad_token_id or 0
         offset = len(self.prefix)
-        for batch in build_batches(
-            pieces, windows, self.prefix, self.suffix, pad_id, self.cfg["max_batch_tokens"]
-        ):
+        for batch in self._batches(pieces, windows):
             logits = self._backend.forward(batch.input_ids, batch.attention_mask)
-            self.padding.add(batch)
             for row, i in enumerate(batch.rows):
                 w = windows[i]
                 lo, hi = offset + w.keep_start - w.start, offset + w.keep_end - w.start
@@ -344,5 +389,83 @@ class DistilNER(TrainablePipe):
         nlp: Optional[Language] = None,
         labels: Optional[Sequence[str]] = None,
     ) -> None:
-        """Load the configured model (training support builds a fresh head here)."""
+        """Build the tag set from ``labels`` or the examples' entities, and a fresh head on the encoder."""
+        validate_get_examples(get_examples, "DistilNER.initialize")
+        if labels is None:
+            labels = sorted({ent.label_ for eg in get_examples() for ent in eg.reference.ents})
+        if not labels:
+            raise ValueError(Errors.D016)
+        path = resolve_model_path(self.model_name)
+        tags = tag_names(labels, self.cfg["tag_scheme"])
+        self._set_model(load_for_training(path, tags), load_tokenizer(path))
+        self.cfg["temperature"] = 1.0
+
+    def update(
+        self,
+        examples: Iterable[Example],
+        *,
+        drop: float = 0.0,
+        sgd: Optional[Optimizer] = None,
+        losses: Optional[dict[str, float]] = None,
+    ) -> dict[str, float]:
+        """One gradient step on whole documents, windowed and batched exactly as at inference.
+
+        The loss is the mean cross-entropy over each token's first piece (other pieces
+        are ignored); dropout is the transformer's own (``drop`` is not used).
+        """
+        losses = {} if losses is None else losses
+        losses.setdefault(self.name, 0.0)
+        validate_examples(examples, "DistilNER.update")
+        examples = [eg for eg in examples if len(eg.predicted)]
+        if not examples:
+            return losses
         self._ensure_model()
+        assert self.model is not None
+        pieces = tokenize_texts(self._tokenizer, [eg.predicted.text for eg in examples])
+        targets = [piece_targets(eg.reference, p, self.tagset) for eg, p in zip(examples, pieces)]
+        n_valid = max(sum(int((t != IGNORE).sum()) for t in targets), 1)
+        windows = self._windows(pieces)
+        offset = len(self.prefix)
+        for batch in self._batches(pieces, windows):
+            labels = np.full(batch.input_ids.shape, IGNORE, dtype=np.int64)
+            for row, i in enumerate(batch.rows):
+                w = windows[i]
+                lo, hi = offset + w.keep_start - w.start, offset + w.keep_end - w.start
+                labels[row, lo:hi] = targets[w.doc][w.keep_start : w.keep_end]
+            logits, backprop = self.model.begin_update((batch.input_ids, batch.attention_mask))
+            loss, d_logits = cross_entropy(logits, labels, self.cfg["label_smoothing"])
+            if not np.isfinite(loss):
+                raise ValueError(Errors.D017)
+            backprop(d_logits / n_valid)
+            losses[self.name] += loss / n_valid
+        if sgd is not None:
+            self.finish_update(sgd)
+        return losses
+
+    def get_loss(self, examples: Iterable[Example], scores: Sequence[TokenScores]) -> tuple[float, list[np.ndarray]]:
+        """Token-level cross-entropy of ``predict`` output against the examples' entities."""
+        total, grads = 0.0, []
+        for eg, score in zip(examples, scores):
+            loss, grad = cross_entropy(score.logits, token_tag_ids(eg.get_aligned_ner(), self.tagset))
+            total += loss
+            grads.append(grad)
+        return total, grads
+
+    def finish_update(self, sgd: Optimizer) -> None:
+        """Apply the thinc optimizer to every torch parameter; the head's step is ``head_lr_scale`` larger."""
+        import torch
+
+        assert self.model is not None
+        shim_id = self.model.shims[0].id
+        for name, param in self._hf_model.named_parameters():
+            if param.grad is None:
+                continue
+            scale = self.cfg["head_lr_scale"] if name.startswith("classifier.") else 1.0
+            weights, _ = sgd(
+                (shim_id, name),
+                param.data.detach().cpu().numpy().copy(),
+                param.grad.detach().cpu().numpy(),
+                lr_scale=scale,
+            )
+            param.data.copy_(torch.from_numpy(weights))
+            param.grad.zero_()

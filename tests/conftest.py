@@ -1,0 +1,49 @@
+"""Shared fixtures: tiny local models (no hub) and pipelines using them."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import spacy
+from spacy.language import Language
+
+from tiny import BILOU, IOB2, make_tiny_model
+
+
+@pytest.fixture(scope="session")
+def iob_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random IOB2 DistilBERT token classifier (64-piece window)."""
+    return make_tiny_model(tmp_path_factory.mktemp("iob"), IOB2, seed=0)
+
+
+@pytest.fixture(scope="session")
+def bilou_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random BILOU DistilBERT token classifier."""
+    return make_tiny_model(tmp_path_factory.mktemp("bilou"), BILOU, seed=1)
+
+
+@pytest.fixture()
+def nlp(iob_dir: Path) -> Language:
+    """A blank English pipeline with distilner on the tiny IOB2 model."""
+    nlp = spacy.blank("en")
+    nlp.add_pipe("distilner", config={"model": str(iob_dir)})
+    return nlp
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The shared NER data folder: $DISTILNER_DATA, else ``../shared/data`` beside the repository.
+
+    Skips the test when the folder is missing, except on CI (``CI=true``), where it fails.
+    """
+    env = os.environ.get("DISTILNER_DATA")
+    repo_root = Path(__file__).resolve().parents[1]
+    path = Path(env) if env else repo_root.parent / "shared" / "data"
+    if not path.is_dir():
+        reason = f"shared data folder {path} not found (set DISTILNER_DATA to its location)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return path

@@ -1,0 +1,304 @@
+"""The distilner component end to end on tiny random models."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import numpy as np
+import pytest
+import spacy
+from spacy.language import Language
+from spacy.tokens import Doc, DocBin, Span
+from spacy.training import Example
+
+from spacy_distilner.backends import resolve_device
+from tiny import BILOU, IOB2
+
+TEXTS = [
+    "John Smith went to New York with Apple in the United States today.",
+    "Mary said the company in London was new.",
+    "",
+    "Paris, Germany and the world: people of the year!",
+]
+
+
+def _check_invariants(doc: Doc, n_tags: int) -> None:
+    """Every token has scores; entities sit on token boundaries and do not overlap."""
+    assert doc._.ner_probs.shape == (len(doc), n_tags)
+    assert doc._.ner_logits.dtype == np.float32
+    np.testing.assert_allclose(doc._.ner_probs.sum(-1), 1.0, rtol=1e-5)
+    for token in doc:
+        assert 0.0 <= token._.ner_confidence <= 1.0 + 1e-6
+        assert token._.ner_entropy >= 0.0
+    last_end = 0
+    for ent in doc.ents:
+        assert ent.start >= last_end and 0.0 <= ent._.confidence <= 1.0
+        last_end = ent.end
+
+
+def test_factory_entry_point() -> None:
+    names = {ep.name for ep in entry_points(group="spacy_factories")}
+    assert "distilner" in names
+
+
+@pytest.mark.parametrize("fixture,tags", [("iob_dir", IOB2), ("bilou_dir", BILOU)])
+def test_tags_and_scores(request: pytest.FixtureRequest, fixture: str, tags: tuple) -> None:
+    nlp = spacy.blank("en")
+    pipe = nlp.add_pipe("distilner", config={"model": str(request.getfixturevalue(fixture))})
+    assert pipe.labels == ()  # loaded on first use
+    docs = list(nlp.pipe(TEXTS, batch_size=2))
+    assert pipe.tag_labels == tags
+    assert set(pipe.labels) == {"PER", "ORG", "LOC", "MISC"}
+    assert sum(len(d.ents) for d in docs) > 0
+    for doc in docs:
+        _check_invariants(doc, len(tags))
+        for ent in doc.ents:
+            row = doc._.ner_probs[ent.start : ent.end]
+            assert ent._.confidence == pytest.approx(float(row.max(-1).mean()), rel=1e-5)
+
+
+def test_confidence_and_entropy_match_probs(nlp: Language) -> None:
+    doc = nlp(TEXTS[0])
+    for token in doc:
+        p = token._.ner_probs
+        assert token._.ner_confidence == pytest.approx(float(p.max()))
+        assert token._.ner_entropy == pytest.approx(float(-(p * np.log(p)).sum()), rel=1e-4)
+        np.testing.assert_allclose(p, np.exp(token._.ner_logits) / np.exp(token._.ner_logits).sum(), rtol=1e-4)
+
+
+def test_batching_does_not_change_results(nlp: Language) -> None:
+    texts = [t * k for k in (1, 3, 7) for t in TEXTS]
+    one_by_one = [nlp(t)._.ner_probs for t in texts]
+    pipe = nlp.get_pipe("distilner")
+    pipe.cfg["max_batch_tokens"] = 128  # forces several length-sorted batches
+    batched = [d._.ner_probs for d in nlp.pipe(texts, batch_size=64)]
+    for a, b in zip(one_by_one, batched):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    assert pipe.padding.batches > 1 and 0.0 <= pipe.padding.waste < 1.0
+
+
+def test_pipe_options(nlp: Language) -> None:
+    gen = (t for t in TEXTS)
+    assert len(list(nlp.pipe(gen))) == len(TEXTS)
+    tuples = list(nlp.pipe([(t, {"i": i}) for i, t in enumerate(TEXTS)], as_tuples=True))
+    assert [ctx["i"] for _, ctx in tuples] == list(range(len(TEXTS)))
+
+
+def test_multiprocessing_matches_single(nlp: Language) -> None:
+    single = [[(e.start_char, e.end_char, e.label_) for e in d.ents] for d in nlp.pipe(TEXTS)]
+    multi = [[(e.start_char, e.end_char, e.label_) for e in d.ents] for d in nlp.pipe(TEXTS, n_process=2, batch_size=1)]
+    assert single == multi
+
+
+def test_error_handler_is_used(nlp: Language, monkeypatch: pytest.MonkeyPatch) -> None:
+    pipe = nlp.get_pipe("distilner")
+    seen = []
+
+    def fail(docs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(pipe, "predict", fail)
+    nlp.set_error_handler(lambda name, proc, docs, e: seen.append((name, str(e))))
+    assert list(nlp.pipe(["a b", "c d"])) == []
+    assert seen == [("distilner", "boom")]
+
+
+def test_works_after_other_tokenization(iob_dir: Path) -> None:
+    """Any spaCy tokenization: here words from Doc(words=..., spaces=...) and a sentencizer."""
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    nlp.add_pipe("distilner", config={"model": str(iob_dir)})
+    doc = Doc(nlp.vocab, words=["New", "York", "-", "based", "Apple", "."], spaces=[True, False, False, True, False, False])
+    doc = nlp(doc)
+    _check_invariants(doc, len(IOB2))
+
+
+def test_threshold_and_store_probs(iob_dir: Path) -> None:
+    base = spacy.blank("en")
+    base.add_pipe("distilner", config={"model": str(iob_dir)})
+    strict = spacy.blank("en")
+    strict.add_pipe("distilner", config={"model": str(iob_dir), "threshold": 0.6, "store_probs": False})
+    full, filtered = base(TEXTS[0]), strict(TEXTS[0])
+    expected = [(e.start, e.end, e.label_) for e in full.ents if e._.confidence >= 0.6]
+    assert [(e.start, e.end, e.label_) for e in filtered.ents] == expected
+    assert len(expected) < len(full.ents)
+    assert filtered._.ner_probs is None and filtered[0]._.ner_confidence is None
+    with pytest.raises(ValueError, match="D013"):
+        spacy.blank("en").add_pipe("distilner", config={"model": str(iob_dir), "threshold": 1.5})
+
+
+def test_ents_modes(iob_dir: Path) -> None:
+    text = TEXTS[0]
+    predicted = spacy.blank("en")
+    predicted.add_pipe("distilner", config={"model": str(iob_dir)})
+    pred_ents = predicted(text).ents
+    for mode in ("keep", "spans"):
+        nlp = spacy.blank("en")
+        nlp.add_pipe("distilner", config={"model": str(iob_dir), "ents_mode": mode, "spans_key": "sk"})
+        doc = nlp.make_doc(text)
+        doc.ents = [Span(doc, 0, 2, label="GOLD")]
+        doc = nlp(doc)
+        if mode == "keep":
+            assert doc.ents[0].label_ == "GOLD" and doc.ents[0].end == 2
+            kept = {(e.start, e.end, e.label_) for e in doc.ents[1:]}
+            assert kept == {(e.start, e.end, e.label_) for e in pred_ents if e.start >= 2}
+        else:
+            assert [e.label_ for e in doc.ents] == ["GOLD"]
+            assert [(s.start, s.end, s.label_) for s in doc.spans["sk"]] == [(e.start, e.end, e.label_) for e in pred_ents]
+
+
+def test_long_document_windows(iob_dir: Path) -> None:
+    """Text far beyond the 64-piece window: windows cover it, no token is left without scores."""
+    nlp = spacy.blank("en")
+    pipe = nlp.add_pipe("distilner", config={"model": str(iob_dir), "stride": 16})
+    doc = nlp(" ".join(TEXTS) * 200)
+    _check_invariants(doc, len(IOB2))
+    assert pipe.padding.windows > 100
+    assert all(t._.ner_logits.any() for t in doc if not t.is_space)
+
+
+def test_document_context_is_one_sequence(nlp: Language) -> None:
+    pipe = nlp.get_pipe("distilner")
+    nlp("Mary said. John went. Paris is new.")
+    assert pipe.padding.windows == 1
+
+
+def test_pooling_options(iob_dir: Path) -> None:
+    for pooling in ("average", "max"):
+        nlp = spacy.blank("en")
+        nlp.add_pipe("distilner", config={"model": str(iob_dir), "pooling": pooling})
+        _check_invariants(nlp("Smithsonian Appleby went to Yorkshire."), len(IOB2))
+
+
+def test_serialization_round_trip(nlp: Language, tmp_path: Path) -> None:
+    doc = nlp(TEXTS[0])
+    nlp.to_disk(tmp_path / "pipe")
+    saved = tmp_path / "pipe" / "distilner" / "model"
+    assert (saved / "model.safetensors").is_file() and not list(saved.rglob("*.bin"))
+    loaded = spacy.load(tmp_path / "pipe")
+    np.testing.assert_array_equal(loaded(TEXTS[0])._.ner_probs, doc._.ner_probs)
+    from_bytes = spacy.blank("en")
+    from_bytes.add_pipe("distilner", config={"model": "does-not-matter"})
+    from_bytes.get_pipe("distilner").from_bytes(nlp.get_pipe("distilner").to_bytes())
+    np.testing.assert_array_equal(from_bytes(TEXTS[0])._.ner_probs, doc._.ner_probs)
+
+
+def test_load_changes_predictions(iob_dir: Path, tmp_path: Path) -> None:
+    """Loading really replaces the weights (a silently skipped load would keep the old ones)."""
+    from tiny import make_tiny_model
+
+    other = spacy.blank("en")
+    other.add_pipe("distilner", config={"model": str(make_tiny_model(tmp_path / "other", IOB2, seed=7))})
+    nlp = spacy.blank("en")
+    nlp.add_pipe("distilner", config={"model": str(iob_dir)})
+    nlp.to_disk(tmp_path / "a")
+    before = other(TEXTS[0])._.ner_probs
+    other.get_pipe("distilner").from_disk(tmp_path / "a" / "distilner")
+    after = other(TEXTS[0])._.ner_probs
+    assert not np.allclose(before, after)
+    np.testing.assert_array_equal(after, nlp(TEXTS[0])._.ner_probs)
+
+
+def test_docbin_keeps_entities_and_scores(nlp: Language) -> None:
+    docs = list(nlp.pipe(TEXTS))
+    db = DocBin(store_user_data=True, docs=docs)
+    restored = list(DocBin().from_bytes(db.to_bytes()).get_docs(nlp.vocab))
+    for a, b in zip(docs, restored):
+        assert [(e.start, e.end, e.label_) for e in a.ents] == [(e.start, e.end, e.label_) for e in b.ents]
+        np.testing.assert_array_equal(a._.ner_probs, b._.ner_probs)
+        assert [e._.confidence for e in a.ents] == [e._.confidence for e in b.ents]
+
+
+def test_scorer_reports_per_type(nlp: Language) -> None:
+    doc = nlp(TEXTS[0])
+    gold = nlp.make_doc(TEXTS[0])
+    gold.ents = [Span(gold, 0, 2, label="PER"), Span(gold, 4, 6, label="LOC")]
+    scores = nlp.evaluate([Example(nlp.make_doc(TEXTS[0]), gold)])
+    assert {"ents_p", "ents_r", "ents_f", "ents_per_type"} <= set(scores)
+    assert 0.0 <= scores["ents_f"] <= 1.0
+    assert len(doc.ents) > 0
+
+
+def test_escape_hatch_and_device(nlp: Language) -> None:
+    pipe = nlp.get_pipe("distilner")
+    assert type(pipe.hf_model).__name__ == "DistilBertForTokenClassification"
+    assert pipe.hf_tokenizer.is_fast
+    assert resolve_device("auto") in ("cpu", "cuda:0", "mps")
+    with pytest.raises(ValueError, match="D009"):
+        resolve_device("tpu")
+
+
+def test_bf16_precision_runs(iob_dir: Path) -> None:
+    nlp = spacy.blank("en")
+    nlp.add_pipe("distilner", config={"model": str(iob_dir), "precision": "bf16", "device": "cpu"})
+    _check_invariants(nlp(TEXTS[0]), len(IOB2))
+
+
+BAD_TEXTS = {
+    "empty": "",
+    "whitespace": "  \n\t  ",
+    "punctuation": "?!...;;--",
+    "emoji_zwj": "👩‍👩‍👧‍👦 🏳️‍🌈 family 👍🏽",
+    "rtl_mixed": "שלום John Smith مرحبا London",
+    "combining": "Zoë Cafe\u0301 n\u0303 Ame\u0301lie",
+    "nul_controls": "John\x00 Smith\x01\x02 went\x7f to Paris\x1b.",
+    "crlf": "John Smith\r\nwent to\r\n\r\nLondon.\r\n",
+    "unknown_script": "東京 and ᚠᚢᚦ in ꦲꦏ",
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_TEXTS))
+def test_bad_input_table(nlp: Language, name: str) -> None:
+    doc = nlp(BAD_TEXTS[name])
+    assert doc.text == BAD_TEXTS[name]
+    _check_invariants(doc, len(IOB2))
+
+
+def test_million_character_doc(nlp: Language) -> None:
+    text = ("John went to Paris. " * 50_000)[:1_000_000]
+    doc = nlp(text)
+    _check_invariants(doc, len(IOB2))
+    assert len(doc.text) == 1_000_000
+
+
+def test_hundred_thousand_tokens(nlp: Language) -> None:
+    doc = nlp(" ".join(["London"] * 100_000))
+    assert len(doc) == 100_000
+    assert doc._.ner_probs.shape == (100_000, len(IOB2))
+    np.testing.assert_allclose(doc._.ner_probs.sum(-1), 1.0, rtol=1e-5)
+
+
+def _break(kind: str, src: Path, dst: Path) -> Path:
+    if kind == "missing":
+        return dst / "nope"
+    shutil.copytree(src, dst)
+    if kind == "pickle_only":
+        (dst / "model.safetensors").rename(dst / "pytorch_model.bin")
+    elif kind == "no_head":
+        from transformers import DistilBertModel
+
+        shutil.rmtree(dst)
+        DistilBertModel.from_pretrained(str(src)).save_pretrained(str(dst), safe_serialization=True)
+        shutil.copy(src / "tokenizer.json", dst)
+        shutil.copy(src / "vocab.txt", dst)
+    elif kind == "mismatched_labels":
+        config = json.loads((dst / "config.json").read_text())
+        config["id2label"] = {"0": "O", "1": "B-PER", "2": "I-PER"}
+        config["label2id"] = {"O": 0, "B-PER": 1, "I-PER": 2}
+        (dst / "config.json").write_text(json.dumps(config))
+    return dst
+
+
+@pytest.mark.parametrize(
+    "kind,code",
+    [("missing", "D001"), ("pickle_only", "D002"), ("no_head", "D003"), ("mismatched_labels", "D004")],
+)
+def test_bad_model_dirs(iob_dir: Path, tmp_path: Path, kind: str, code: str) -> None:
+    path = _break(kind, iob_dir, tmp_path / "broken")
+    nlp = spacy.blank("en")
+    pipe = nlp.add_pipe("distilner", config={"model": str(path)})
+    with pytest.raises(ValueError, match=code):
+        pipe.hf_model

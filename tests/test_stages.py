@@ -1,0 +1,132 @@
+"""Unit tests of the pure stages: windows, batching, alignment, pooling, decoding."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from spacy_distilner.align import align, pool, softmax
+from spacy_distilner.batching import plan_batches
+from spacy_distilner.decode import TagSet, decode, entropy
+from spacy_distilner.windows import make_windows
+from tiny import BILOU, IOB2
+
+
+@given(n=st.integers(0, 3000), size=st.integers(1, 300), data=st.data())
+def test_windows_own_every_piece_once(n: int, size: int, data) -> None:
+    stride = data.draw(st.integers(0, size - 1))
+    windows = make_windows(0, n, size, stride)
+    owned = np.zeros(n, dtype=int)
+    for w in windows:
+        assert 0 <= w.start <= w.keep_start <= w.keep_end <= w.end <= n
+        assert w.length <= size
+        owned[w.keep_start : w.keep_end] += 1
+    assert (owned == 1).all()
+
+
+def test_windows_centre_wins() -> None:
+    first, second = make_windows(0, 20, 10, 4)[:2]
+    assert (first.start, first.end, second.start, second.end) == (0, 10, 6, 16)
+    assert first.keep_end == second.keep_start == 8  # middle of the 4-piece overlap [6, 10)
+
+
+@pytest.mark.parametrize("size,stride", [(10, 10), (10, -1), (0, 0)])
+def test_windows_reject_bad_settings(size: int, stride: int) -> None:
+    with pytest.raises(ValueError, match="D007"):
+        make_windows(0, 100, size, stride)
+
+
+@given(st.lists(st.integers(1, 512), max_size=200), st.integers(512, 8192))
+def test_batches_respect_budget_and_cover_all(lengths: list[int], budget: int) -> None:
+    batches = plan_batches(lengths, budget)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    for rows in batches:
+        assert len(rows) * max(lengths[i] for i in rows) <= budget
+
+
+def test_align_by_offsets() -> None:
+    # text "New York's  x" — tokens: New(0,3) York(4,8) 's(8,10) " "(11,12) x(12,13)
+    starts = np.array([0, 4, 8, 11, 12])
+    ends = np.array([3, 8, 10, 12, 13])
+    # pieces: New | York | ' | s | x | a piece spanning "rk's" across two tokens
+    offsets = np.array([[0, 3], [4, 8], [8, 9], [9, 10], [12, 13], [6, 10]])
+    al = align(starts, ends, offsets)
+    per_token = [list(al.pieces[al.indptr[t] : al.indptr[t + 1]]) for t in range(5)]
+    assert per_token == [[0], [1, 5], [2, 3, 5], [], [4]]
+    assert list(al.aligned) == [True, True, True, False, True]
+
+
+def test_align_ignores_zero_width_and_outside_pieces() -> None:
+    al = align(np.array([0]), np.array([3]), np.array([[0, 0], [5, 6], [1, 2]]))
+    assert list(al.pieces) == [2]
+
+
+def test_pooling_strategies() -> None:
+    al = align(np.array([0, 4, 8]), np.array([3, 7, 9]), np.array([[0, 2], [2, 3], [8, 9]]))
+    piece_logits = np.array([[3.0, 0.0], [0.0, 3.0], [1.0, 1.0]], dtype=np.float32)
+    logits, probs = pool(al, piece_logits, o_index=0, pooling="first")
+    np.testing.assert_allclose(logits[0], [3.0, 0.0])
+    np.testing.assert_allclose(probs[1], [1.0, 0.0])  # unaligned token: one-hot O
+    np.testing.assert_allclose(probs.sum(-1), 1.0, rtol=1e-6)
+    _, avg = pool(al, piece_logits, 0, "average")
+    np.testing.assert_allclose(avg[0], [0.5, 0.5], rtol=1e-6)
+    _, mx = pool(al, piece_logits, 0, "max")
+    np.testing.assert_allclose(mx[0], [0.5, 0.5], rtol=1e-6)
+    np.testing.assert_allclose(mx[2], softmax(piece_logits[2]), rtol=1e-6)
+    _, hot = pool(al, piece_logits, 0, "first", temperature=0.5)
+    assert hot[0, 0] > probs[0, 0]
+
+
+IOB = TagSet.from_id2label(dict(enumerate(IOB2)))
+BIL = TagSet.from_id2label(dict(enumerate(BILOU)))
+
+
+def _ids(tagset: TagSet, tags: str) -> list[int]:
+    return [tagset.tags.index(t) for t in tags.split()]
+
+
+@pytest.mark.parametrize(
+    "tags,expected",
+    [
+        ("O O", []),
+        ("B-PER I-PER O", [(0, 2, "PER")]),
+        ("I-PER I-PER", [(0, 2, "PER")]),  # I- after nothing starts an entity
+        ("O I-LOC", [(1, 2, "LOC")]),  # I- after O starts an entity
+        ("B-PER I-ORG", [(0, 1, "PER"), (1, 2, "ORG")]),  # I-X after B-Y starts X
+        ("B-PER B-PER", [(0, 1, "PER"), (1, 2, "PER")]),
+        ("B-PER I-PER B-PER I-PER", [(0, 2, "PER"), (2, 4, "PER")]),
+    ],
+)
+def test_decode_iob2_repairs(tags: str, expected: list) -> None:
+    assert decode(_ids(IOB, tags), IOB) == expected
+
+
+@pytest.mark.parametrize(
+    "tags,expected",
+    [
+        ("B-PER L-PER O U-LOC", [(0, 2, "PER"), (3, 4, "LOC")]),
+        ("B-PER I-PER I-PER L-PER", [(0, 4, "PER")]),
+        ("B-PER O", [(0, 1, "PER")]),  # unfinished B- is closed by O
+        ("L-ORG U-ORG", [(0, 1, "ORG"), (1, 2, "ORG")]),  # lone L- is an entity
+        ("B-PER I-LOC L-LOC", [(0, 1, "PER"), (1, 3, "LOC")]),
+        ("U-PER I-PER", [(0, 1, "PER"), (1, 2, "PER")]),
+    ],
+)
+def test_decode_bilou_repairs(tags: str, expected: list) -> None:
+    assert decode(_ids(BIL, tags), BIL) == expected
+
+
+def test_tagset_labels_with_hyphens_and_errors() -> None:
+    ts = TagSet.from_id2label({0: "O", 1: "B-creative-work", 2: "I-creative-work"})
+    assert ts.entity_labels == ("creative-work",)
+    with pytest.raises(ValueError, match="D005"):
+        TagSet.from_id2label({0: "O", 1: "PER"})
+    with pytest.raises(ValueError, match="D006"):
+        TagSet.from_id2label({0: "B-PER", 1: "I-PER"})
+
+
+def test_entropy_bounds() -> None:
+    assert entropy(np.array([1.0, 0.0, 0.0])) == 0.0
+    np.testing.assert_allclose(entropy(np.full(4, 0.25)), np.log(4), rtol=1e-6)
