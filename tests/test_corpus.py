@@ -14,9 +14,9 @@ from spacy_distilner.training.corpus import (
     conll_to_docs,
     convert,
     detect_format,
-    iob_to_entities,
     main,
     read_conll,
+    to_iob2,
 )
 
 CONLL2003 = (
@@ -166,15 +166,16 @@ def test_entities_never_cross_sentences(tmp_path: Path, vocab: spacy.vocab.Vocab
 @pytest.mark.parametrize(
     ("tags", "expected"),
     [
-        (["B-X", "I-X", "O"], [("X", 0, 2)]),
-        (["I-X", "I-X", "B-X"], [("X", 0, 2), ("X", 2, 3)]),
-        (["O", "I-X", "I-Y", "B-Y", "I-Y"], [("X", 1, 2), ("Y", 2, 3), ("Y", 3, 5)]),
-        (["B-a-b", "I-a-b", "I-a-c"], [("a-b", 0, 2), ("a-c", 2, 3)]),
+        (["B-X", "I-X", "O"], ["B-X", "I-X", "O"]),
+        (["I-X", "I-X", "B-X"], ["B-X", "I-X", "B-X"]),
+        (["O", "I-X", "I-Y", "B-Y", "I-Y"], ["O", "B-X", "B-Y", "B-Y", "I-Y"]),
+        (["B-a-b", "I-a-b", "I-a-c"], ["B-a-b", "I-a-b", "B-a-c"]),
+        (["B-URL-LINK", "I-URL-LINK", "O", "I-U-BOAT"], ["B-URL-LINK", "I-URL-LINK", "O", "B-U-BOAT"]),
         ([], []),
     ],
 )
-def test_iob_to_entities(tags: list[str], expected: list[tuple[str, int, int]]) -> None:
-    assert iob_to_entities(tags) == expected
+def test_to_iob2(tags: list[str], expected: list[str]) -> None:
+    assert to_iob2(tags) == expected
 
 
 def test_byte_order_marks(tmp_path: Path) -> None:

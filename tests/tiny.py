@@ -57,3 +57,35 @@ def make_tiny_model(
     model.save_pretrained(str(out_dir), safe_serialization=True)
     tokenizer.save_pretrained(str(out_dir))
     return out_dir
+
+
+def make_tiny_encoder(out_dir: Path, seed: int = 0) -> Path:
+    """A random 2-layer DistilBertModel (no head) and its tokenizer, like a converted encoder."""
+    from transformers import DistilBertModel
+
+    make_tiny_model(out_dir, IOB2, seed=seed, max_position_embeddings=128)
+    DistilBertModel.from_pretrained(str(out_dir)).save_pretrained(str(out_dir), safe_serialization=True)
+    return out_dir
+
+
+PEOPLE = ("John Smith", "Mary", "John")
+PLACES = ("London", "Paris", "New York", "Germany")
+ORGS = ("Apple", "Google")
+
+
+def training_docs(nlp, n: int = 40) -> list:
+    """Simple sentences with PER / LOC / ORG entities, one Doc each."""
+    from spacy.tokens import Span
+
+    docs = []
+    for i in range(n):
+        person, place, org = PEOPLE[i % 3], PLACES[i % 4], ORGS[i % 2]
+        text = f"{person} said the company {org} is in {place} ."
+        doc = nlp.make_doc(text)
+        ents = []
+        for value, label in ((person, "PER"), (org, "ORG"), (place, "LOC")):
+            start = text.index(value)
+            ents.append(doc.char_span(start, start + len(value), label=label))
+        doc.set_ents([Span(doc, e.start, e.end, e.label_) for e in ents], default="outside")
+        docs.append(doc)
+    return docs

@@ -30,7 +30,7 @@ from typing import Iterator, Literal
 import spacy
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin
-from spacy.training.iob_utils import biluo_to_iob, iob_to_biluo, tags_to_entities
+from spacy.training.iob_utils import iob_to_biluo
 from spacy.vocab import Vocab
 
 Format = Literal["conll2003", "wnut17", "wikiann", "iob"]
@@ -47,6 +47,11 @@ _DETECT_LINES = 200
 def _clean(line: str) -> str:
     """Drop byte-order marks and trailing whitespace (including the line ending)."""
     return line.replace("\ufeff", "").rstrip()
+
+
+def _is_marker(line: str) -> bool:
+    """Whether a cleaned line is a ``-DOCSTART-`` document separator."""
+    return bool(line) and line.split()[0] == DOCSTART
 
 
 def _columns(line: str, fmt: Format) -> list[str]:
@@ -95,11 +100,6 @@ def detect_format(path: str | Path) -> Format:
     if all(len(line.split()) == 4 for line in lines):
         return "conll2003"
     return "iob"
-
-
-def _is_marker(line: str) -> bool:
-    """Whether a cleaned line is a ``-DOCSTART-`` document separator."""
-    return bool(line) and line.split()[0] == DOCSTART
 
 
 def _has_doc_markers(path: str | Path) -> bool:
@@ -153,12 +153,14 @@ def read_conll(
         yield doc
 
 
-def iob_to_entities(tags: list[str]) -> list[tuple[str, int, int]]:
-    """Return ``(label, start, end)`` token spans (end exclusive) of one sentence's IOB1/IOB2 tags.
+def to_iob2(tags: list[str]) -> list[str]:
+    """Rewrite one sentence's IOB1/IOB2 tags as IOB2 (every entity opens with ``B-``).
 
     An ``I-X`` that follows ``O`` or another type (or opens the sentence) starts a new entity.
+    Only the prefix is mapped back from BILUO, as ``biluo_to_iob`` would also rewrite a
+    ``U-``/``L-`` inside a label such as ``URL-LINK``.
     """
-    return [(label, start, end + 1) for label, start, end in tags_to_entities(iob_to_biluo(tags))]
+    return [tag if tag == "O" else ("B" if tag[0] in "BU" else "I") + tag[1:] for tag in iob_to_biluo(tags)]
 
 
 def conll_to_docs(
@@ -172,10 +174,8 @@ def conll_to_docs(
     for document in read_conll(path, fmt, sents_per_doc):
         words = [word for sentence in document for word, _ in sentence]
         sent_starts = [i == 0 for sentence in document for i in range(len(sentence))]
-        # Per-sentence IOB2 (via BILUO) so that an entity can never run into the next sentence.
-        ents = [
-            tag for sentence in document for tag in biluo_to_iob(iob_to_biluo([t for _, t in sentence]))
-        ]
+        # IOB2 per sentence, so that no entity runs on into the next sentence.
+        ents = [tag for sentence in document for tag in to_iob2([t for _, t in sentence])]
         spaces = [True] * (len(words) - 1) + [False]
         yield Doc(vocab, words=words, spaces=spaces, sent_starts=sent_starts, ents=ents)
 

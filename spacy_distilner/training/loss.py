@@ -30,6 +30,12 @@ def token_tag_ids(biluo: Sequence[Optional[str]], tagset: TagSet) -> np.ndarray:
     return np.array([index.get(t, IGNORE) for t in tags], dtype=np.int64)
 
 
+def gold_biluo(gold: Doc) -> list[str]:
+    """BILUO tags of ``gold``; tokens whose entity annotation is missing (``ent_iob == 0``) get ``-``."""
+    tags = doc_to_biluo_tags(gold, missing="O")
+    return [tag if token.ent_iob != 0 else "-" for tag, token in zip(tags, gold)]
+
+
 def piece_targets(gold: Doc, pieces: DocPieces, tagset: TagSet) -> np.ndarray:
     """Gold tag id per word piece: a token's first piece carries its tag; other pieces are ignored."""
     targets = np.full(len(pieces), IGNORE, dtype=np.int64)
@@ -38,7 +44,7 @@ def piece_targets(gold: Doc, pieces: DocPieces, tagset: TagSet) -> np.ndarray:
     starts = np.fromiter((t.idx for t in gold), dtype=np.int64, count=len(gold))
     ends = starts + np.fromiter((len(t) for t in gold), dtype=np.int64, count=len(gold))
     alignment = align(starts, ends, pieces.offsets)
-    tok_tags = token_tag_ids(doc_to_biluo_tags(gold, missing="-"), tagset)
+    tok_tags = token_tag_ids(gold_biluo(gold), tagset)
     has = alignment.aligned
     first_piece = alignment.pieces[alignment.indptr[:-1][has]]
     # a piece that starts two tokens keeps the earlier token's tag
