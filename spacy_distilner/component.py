@@ -30,7 +30,7 @@ from .tokenize import DocPieces, special_tokens_layout, tokenize_texts
 from .windows import Window, check_window, make_windows
 
 MODEL_DIR = "model"
-SETTINGS = "distilner.json"  # stored beside the weights: calibration temperature
+SETTINGS = "distilner.json"  # stored beside the weights: temperature, window length and stride
 
 
 @dataclass
@@ -210,6 +210,9 @@ class DistilNER(TrainablePipe):
         tokenizer = load_tokenizer(path)
         hf_model = load_classifier(path)
         settings = srsly.read_json(path / SETTINGS) if (path / SETTINGS).is_file() else {}
+        for key in ("max_length", "stride"):  # the model's own window, unless the config sets one
+            if self.cfg[key] is None:
+                self.cfg[key] = settings.get(key)
         self._set_model(hf_model, tokenizer)
         self.cfg["temperature"] = float(settings.get("temperature", 1.0))
 
@@ -349,7 +352,7 @@ class DistilNER(TrainablePipe):
         path.mkdir(parents=True, exist_ok=True)
         self._hf_model.save_pretrained(str(path), safe_serialization=True)
         self._tokenizer.save_pretrained(str(path))
-        srsly.write_json(path / SETTINGS, {"temperature": self.cfg["temperature"]})
+        srsly.write_json(path / SETTINGS, {k: self.cfg[k] for k in ("temperature", "max_length", "stride")})
 
     def to_disk(self, path: str | Path, *, exclude: Iterable[str] = ()) -> None:
         """Save settings and the model (safetensors + tokenizer files) under ``path``."""
