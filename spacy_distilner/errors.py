@@ -35,7 +35,10 @@ class Errors(metaclass=_WithCodes):
     D008 = "max_batch_tokens ({value}) must be at least max_length ({max_length})."
     D009 = "Unknown {what} '{value}'; choose one of: {options}."
     D010 = "Device '{device}' is not available here ({reason})."
-    D011 = "Model '{name}' is neither a directory nor a known model name ({known})."
+    D011 = (
+        "Model '{name}' is not a local directory or a shipped model ({known}), and fetching it "
+        "from the Hugging Face hub failed: {err}"
+    )
     D012 = "Could not load the tokenizer from '{path}': {err}. A fast (Rust) tokenizer is required for offsets."
     D013 = "threshold must be in [0, 1], got {value}."
     D014 = "The component has no model loaded yet: call nlp.initialize() or pass config model=<dir>."

@@ -19,14 +19,28 @@ MODELS_DIR = Path(__file__).parent / "models"
 KNOWN_MODELS = {"default": MODELS_DIR / "en_conll03", "en_conll03": MODELS_DIR / "en_conll03"}
 
 
+HUB_FILES = ["*.json", "*.safetensors", "*.txt", "*.model"]
+
+
 def resolve_model_path(name: str) -> Path:
-    """A shipped model name or a directory path -> an existing directory."""
+    """A shipped model name, a directory, or a Hugging Face hub id (``org/name``) -> a local directory.
+
+    A hub id is fetched (safetensors, config and tokenizer files only) where a hub is
+    reachable; with no hub (offline, ``HF_HUB_OFFLINE=1``) it fails with a clear error.
+    """
     if name in KNOWN_MODELS:
         return KNOWN_MODELS[name]
     path = Path(name).expanduser()
-    if not path.is_dir():
-        raise ValueError(Errors.D001.format(path=path))
-    return path
+    if path.is_dir():
+        return path
+    if name.count("/") == 1 and not name.startswith((".", "/", "~")) and not path.exists():
+        from huggingface_hub import snapshot_download
+
+        try:
+            return Path(snapshot_download(name, allow_patterns=HUB_FILES))
+        except Exception as err:  # offline, unknown repo, no permission: report it with the name
+            raise ValueError(Errors.D011.format(name=name, known=", ".join(KNOWN_MODELS), err=err)) from err
+    raise ValueError(Errors.D001.format(path=path))
 
 
 def _weight_files(path: Path) -> list[Path]:

@@ -302,3 +302,11 @@ def test_bad_model_dirs(iob_dir: Path, tmp_path: Path, kind: str, code: str) -> 
     pipe = nlp.add_pipe("distilner", config={"model": str(path)})
     with pytest.raises(ValueError, match=code):
         pipe.hf_model
+
+
+def test_hub_id_without_hub_fails_clearly(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    from spacy_distilner.loading import resolve_model_path
+
+    with pytest.raises(ValueError, match="D011.*no-such-org/no-such-model"):
+        resolve_model_path("no-such-org/no-such-model")

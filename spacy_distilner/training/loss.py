@@ -6,7 +6,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 from spacy.tokens import Doc
-from spacy.training.iob_utils import biluo_to_iob, doc_to_biluo_tags
+from spacy.training.iob_utils import doc_to_biluo_tags
 
 from ..align import align, softmax
 from ..decode import TagSet
@@ -25,9 +25,10 @@ def token_tag_ids(biluo: Sequence[Optional[str]], tagset: TagSet) -> np.ndarray:
     """Tag ids for per-token BILUO tags; missing (``-`` / ``None``) tags become ``IGNORE``."""
     biluo = [t or "-" for t in biluo]
     scheme_is_iob = not any(p == "L" for p in tagset.prefixes)
-    tags = biluo_to_iob(biluo) if scheme_is_iob else biluo
+    if scheme_is_iob:  # map the prefix only: spaCy's biluo_to_iob also rewrites "L-" inside "URL-LINK"
+        biluo = [t if t in ("O", "-") else {"U": "B", "L": "I"}.get(t[0], t[0]) + t[1:] for t in biluo]
     index = {t: i for i, t in enumerate(tagset.tags)}
-    return np.array([index.get(t, IGNORE) for t in tags], dtype=np.int64)
+    return np.array([index.get(t, IGNORE) for t in biluo], dtype=np.int64)
 
 
 def gold_biluo(gold: Doc) -> list[str]:
