@@ -1,6 +1,7 @@
 """The ``distilner`` factory and component: tokenize → batch → run → decode → annotate."""
 
 
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ from .windows import Window, check_window, make_windows
 
 MODEL_DIR = "model"
 SETTINGS = "distilner.json"  # stored beside the weights: temperature, window length and stride
+PRECISIONS = {"torch": ("fp32", "bf16"), "onnx": ("fp32", "int8", "fp16")}
 
 
 @dataclass
@@ -69,8 +71,8 @@ def make_distilner(
     nlp: Language,
     name: str,
     model: str,
-    backend: Literal["torch"],
-    precision: Literal["fp32", "bf16"],
+    backend: Literal["torch", "onnx"],
+    precision: Literal["fp32", "bf16", "int8", "fp16"],
     device: str,
     max_length: Optional[int],
     stride: Optional[int],
@@ -168,8 +170,11 @@ class DistilNER(TrainablePipe):
         head_lr_scale: float = 1.0,
         scorer: Optional[Callable] = None,
     ) -> None:
-        _check_choice("backend", backend, ("torch",))
-        _check_choice("precision", precision, ("fp32", "bf16"))
+        _check_choice("backend", backend, ("torch", "onnx"))
+        _check_choice("precision", precision, ("fp32", "bf16", "int8", "fp16"))
+        if precision not in PRECISIONS[backend]:
+            options = ", ".join(PRECISIONS[backend])
+            raise ValueError(Errors.D018.format(precision=precision, backend=backend, options=options))
         _check_choice("pooling", pooling, ("first", "average", "max"))
         _check_choice("ents_mode", ents_mode, ("overwrite", "keep", "spans"))
         _check_choice("tag_scheme", tag_scheme, ("iob2", "bilou"))
@@ -213,11 +218,14 @@ class DistilNER(TrainablePipe):
         for key in ("max_length", "stride"):  # the model's own window, unless the config sets one
             if self.cfg[key] is None:
                 self.cfg[key] = settings.get(key)
-        self._set_model(hf_model, tokenizer)
+        self._set_model(hf_model, tokenizer, path)
         self.cfg["temperature"] = float(settings.get("temperature", 1.0))
 
-    def _set_model(self, hf_model: Any, tokenizer: Any) -> None:
-        """Adopt a transformers model and tokenizer; validate the tag set and window settings."""
+    def _set_model(self, hf_model: Any, tokenizer: Any, model_dir: Optional[Path] = None) -> None:
+        """Adopt a transformers model and tokenizer; validate the tag set and window settings.
+
+        ``model_dir`` is where the weights came from: the onnx backend uses an ONNX file stored there.
+        """
         from thinc.api import PyTorchWrapper_v2
 
         import torch
@@ -235,13 +243,27 @@ class DistilNER(TrainablePipe):
             raise ValueError(Errors.D008.format(value=self.cfg["max_batch_tokens"], max_length=self.max_length))
         if self.cfg["num_threads"]:
             torch.set_num_threads(int(self.cfg["num_threads"]))
-        precision = self.cfg["precision"]
-        device = resolve_device(self.cfg["device"])
-        if precision == "bf16" and device == "cpu" and not cpu_supports_bf16():
-            precision = "fp32"  # autocast without native bf16 kernels is slower and no more accurate
         self._hf_model, self._tokenizer = hf_model, tokenizer
-        self._backend = TorchBackend(hf_model, device=device, precision=precision)
+        if self.cfg["backend"] == "onnx":
+            self._backend = self._onnx_backend(hf_model, model_dir)
+        else:
+            precision = self.cfg["precision"]
+            device = resolve_device(self.cfg["device"])
+            if precision == "bf16" and device == "cpu" and not cpu_supports_bf16():
+                precision = "fp32"  # autocast without native bf16 kernels is slower and no more accurate
+            self._backend = TorchBackend(hf_model, device=device, precision=precision)
         self.model = PyTorchWrapper_v2(hf_model, convert_inputs=_torch_inputs, convert_outputs=_torch_outputs)
+
+    def _onnx_backend(self, hf_model: Any, model_dir: Optional[Path]) -> Backend:
+        """The ONNX file for ``precision`` stored in ``model_dir``, else one exported (once) into the cache."""
+        from .backends.onnx import ONNX_FILES, OnnxBackend, providers_for_device
+
+        path = model_dir / ONNX_FILES[self.cfg["precision"]] if model_dir is not None else None
+        if path is None or not path.is_file():
+            from .export.onnx import cached_export
+
+            path = cached_export(hf_model, self.cfg["precision"])
+        return OnnxBackend(path, self.cfg["num_threads"], providers_for_device(self.cfg["device"]))
 
     def _ensure_model(self) -> None:
         if self._backend is None:
@@ -353,19 +375,29 @@ class DistilNER(TrainablePipe):
         self._hf_model.save_pretrained(str(path), safe_serialization=True)
         self._tokenizer.save_pretrained(str(path))
         srsly.write_json(path / SETTINGS, {k: self.cfg[k] for k in ("temperature", "max_length", "stride")})
+        if self.cfg["backend"] == "onnx":  # the graph in use, so that loading does not export again
+            from .backends.onnx import ONNX_FILES, OnnxBackend
+
+            assert isinstance(self._backend, OnnxBackend)
+            src, target = self._backend.path, path / ONNX_FILES[self.cfg["precision"]]
+            if not src.is_file():  # loaded from a directory that is gone (from_bytes): same weights, re-export
+                from .export.onnx import cached_export
+
+                src = cached_export(self._hf_model, self.cfg["precision"])
+            if not (target.is_file() and target.samefile(src)):
+                shutil.copyfile(src, target)
 
     def to_disk(self, path: str | Path, *, exclude: Iterable[str] = ()) -> None:
-        """Save settings and the model (safetensors + tokenizer files) under ``path``."""
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        srsly.write_json(path / "cfg.json", self.cfg)
-        self._save(path / MODEL_DIR)
+        """Save the model (safetensors, tokenizer files, ``distilner.json``) under ``path/model``.
+
+        Runtime settings (backend, precision, device, threshold, …) live in the pipeline's
+        config, so ``spacy.load(path, config=...)`` can change them.
+        """
+        self._save(Path(path) / MODEL_DIR)
 
     def from_disk(self, path: str | Path, *, exclude: Iterable[str] = ()) -> "DistilNER":
         """Load what ``to_disk`` saved; no network, no pickle."""
-        path = Path(path)
-        self.cfg.update(srsly.read_json(path / "cfg.json"))
-        self._load(path / MODEL_DIR)
+        self._load(Path(path) / MODEL_DIR)
         return self
 
     def to_bytes(self, *, exclude: Iterable[str] = ()) -> bytes:
@@ -419,6 +451,8 @@ class DistilNER(TrainablePipe):
         losses = {} if losses is None else losses
         losses.setdefault(self.name, 0.0)
         validate_examples(examples, "DistilNER.update")
+        if self.cfg["backend"] != "torch":
+            raise ValueError(Errors.D019.format(backend=self.cfg["backend"]))
         examples = [eg for eg in examples if len(eg.predicted)]
         if not examples:
             return losses

@@ -45,3 +45,8 @@ class Errors(metaclass=_WithCodes):
     D015 = "Could not load model weights from '{path}': {err}"
     D016 = "No entity labels: the training examples have no entities and no labels were given to initialize."
     D017 = "The training loss is not finite (NaN or inf): lower the learning rate or check the data."
+    D018 = (
+        "precision '{precision}' is not available with backend '{backend}'; "
+        "choose one of: {options} (bf16 runs on torch, int8 and fp16 on onnx)."
+    )
+    D019 = "Training needs backend='torch' (got '{backend}'): train with torch, then export or load with backend='onnx'."

@@ -1,0 +1,105 @@
+"""CLI: ``python -m spacy_distilner.export SRC OUT_DIR [--precision fp32 --precision int8 ...]``.
+
+SRC is a spaCy pipeline directory (its first ``distilner`` component is exported) or a
+token-classifier model directory. OUT_DIR receives a copy of the model directory plus
+``model.onnx`` / ``model_int8.onnx`` / ``model_fp16.onnx``, so it can be used as the
+component's ``model`` with ``backend = "onnx"``, and ``validation.json``: per variant the
+max abs logit difference to PyTorch, the argmax agreement, whether the entity spans are
+identical, the file size and the onnxruntime contrib ops in the graph.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Optional
+
+import onnxruntime
+import torch
+import typer
+
+from ..backends.onnx import ONNX_FILES
+from ..errors import Errors
+from ..loading import load_classifier, load_tokenizer
+from .onnx import export_variants, fused_ops, validate
+
+#: fp32 ONNX logits must be this close to PyTorch for the export to pass.
+FP32_MAX_DIFF = 1e-3
+TEXTS = (
+    "John Smith flew from London to New York on Tuesday to meet executives of Apple Inc.",
+    "The European Union and the United Nations met in Geneva, Switzerland, last week.",
+    "Angela Merkel, the former German chancellor, visited Paris with Emmanuel Macron.",
+    "Google announced that Sundar Pichai will speak at Stanford University in California.",
+    "Manchester United beat Real Madrid 2-1 at Old Trafford, said the BBC.",
+    "no entities here, just lowercase words and numbers 1 2 3.",
+)
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+
+
+def _model_dir_of(src: Path) -> Path:
+    """The model directory of a pipeline's first ``distilner`` component, or ``src`` itself."""
+    if not (src / "config.cfg").is_file():
+        return src
+    from spacy.util import load_config
+
+    from ..component import MODEL_DIR
+
+    components = load_config(src / "config.cfg").get("components", {})
+    names = [name for name, block in components.items() if block.get("factory") == "distilner"]
+    if not names:
+        raise typer.BadParameter(f"the spaCy pipeline '{src}' has no distilner component")
+    return src / names[0] / MODEL_DIR
+
+
+@app.command()
+def main(
+    src: Path,
+    out_dir: Path,
+    precision: list[str] = typer.Option(["fp32", "int8", "fp16"], help="Variants to write (repeat the option)."),
+    texts: Optional[Path] = typer.Option(None, help="UTF-8 file, one validation text per line (default: built-in)."),
+    opset: int = typer.Option(17, help="ONNX opset."),
+    per_channel: bool = typer.Option(False, help="Per-channel int8 weight scales."),
+) -> None:
+    """Export, optimize, quantize and validate; writes OUT_DIR/validation.json (exit 1 if fp32 fails)."""
+    unknown = sorted(set(precision) - set(ONNX_FILES))
+    if unknown:
+        raise typer.BadParameter(Errors.D009.format(what="precision", value=unknown[0], options=", ".join(ONNX_FILES)))
+    model_dir = _model_dir_of(src)
+    hf_model, tokenizer = load_classifier(model_dir), load_tokenizer(model_dir)
+    sample = [t for t in texts.read_text(encoding="utf8").splitlines() if t.strip()] if texts else list(TEXTS)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if out_dir.resolve() != model_dir.resolve():
+        shutil.copytree(model_dir, out_dir, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.onnx"))
+    start = time.perf_counter()
+    paths = export_variants(hf_model, out_dir, precision, opset, per_channel)
+    typer.echo(f"exported {', '.join(paths)} in {time.perf_counter() - start:.1f}s")
+    variants = {}
+    for name, path in paths.items():
+        result = validate(path, hf_model, tokenizer, sample)
+        result.update(file=path.name, size_mb=path.stat().st_size / 2**20, contrib_ops=fused_ops(path))
+        variants[name] = result
+    passed = "fp32" not in variants or (
+        variants["fp32"]["max_abs_diff"] < FP32_MAX_DIFF and variants["fp32"]["spans_identical"]
+    )
+    record = {
+        "source": str(src),
+        "model_dir": str(model_dir),
+        "opset": opset,
+        "per_channel": per_channel,
+        "versions": {"onnxruntime": onnxruntime.__version__, "torch": torch.__version__},
+        "fp32_max_abs_diff_threshold": FP32_MAX_DIFF,
+        "passed": passed,
+        "variants": variants,
+    }
+    (out_dir / "validation.json").write_text(json.dumps(record, indent=2) + "\n")
+    typer.echo(json.dumps(variants, indent=2))
+    if not passed:
+        typer.echo("validation FAILED", err=True)
+        raise typer.Exit(1)
+
+
+if __name__ == "__main__":
+    app()

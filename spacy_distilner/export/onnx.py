@@ -1,0 +1,225 @@
+"""Export a transformers token classifier to ONNX, optimize, quantize and check it against PyTorch.
+
+Only used when a model is exported (the CLI, or the component with ``backend="onnx"``
+and no stored ONNX file); inference with a stored file needs only ``backends.onnx``.
+Everything written is ``.onnx`` (protobuf); nothing is pickled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import warnings
+from collections import Counter
+from pathlib import Path
+from typing import Any, Iterable, Optional, Sequence
+
+import numpy as np
+
+from ..backends.onnx import ONNX_FILES, OnnxBackend
+from ..decode import TagSet, decode
+
+INPUT_NAMES = ("input_ids", "attention_mask")
+OUTPUT_NAMES = ("logits",)
+_DYNAMIC_AXES = {name: {0: "batch", 1: "sequence"} for name in INPUT_NAMES + OUTPUT_NAMES}
+_VALIDATE_BATCH = 16
+
+
+def _as_model(model: str | Path | Any) -> Any:
+    """A directory -> the token classifier stored there; a module is returned as is."""
+    if isinstance(model, (str, Path)):
+        from ..loading import load_classifier
+
+        return load_classifier(Path(model))
+    return model
+
+
+def export_onnx(model: str | Path | Any, out_path: str | Path, opset: int = 17, optimize_graph: bool = True) -> Path:
+    """Export a token classifier (directory or module) to ``out_path`` with dynamic batch and length axes.
+
+    Inputs are int64 ``input_ids`` / ``attention_mask`` ``(batch, sequence)``, the output float32
+    ``logits`` ``(batch, sequence, n_tags)``. With ``optimize_graph`` the transformer fusions
+    of onnxruntime are applied when they find something to fuse.
+    """
+    import torch
+
+    hf_model = _as_model(model)
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    device = next(hf_model.parameters()).device
+    dummy = torch.ones((2, 8), dtype=torch.int64, device=device)
+    raw = out_path.with_name(out_path.stem + ".raw.onnx")
+    with warnings.catch_warnings():  # the TorchScript exporter's deprecation and tracer notices
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            hf_model,
+            (),
+            str(raw),
+            kwargs={"input_ids": dummy, "attention_mask": dummy},
+            input_names=list(INPUT_NAMES),
+            output_names=list(OUTPUT_NAMES),
+            dynamic_axes=_DYNAMIC_AXES,
+            opset_version=opset,
+            do_constant_folding=True,
+            dynamo=False,  # the torch.export-based exporter needs onnxscript, not a dependency here
+        )
+    config = hf_model.config
+    if optimize_graph and optimize(raw, out_path, int(config.num_attention_heads), int(config.hidden_size)):
+        raw.unlink()
+    else:
+        os.replace(raw, out_path)
+    return out_path
+
+
+def optimize(src: str | Path, dst: str | Path, num_heads: int, hidden_size: int) -> dict[str, int]:
+    """Fuse attention, embedding and layer-norm subgraphs (onnxruntime's ``bert`` optimizer) into ``dst``.
+
+    Returns the fused-op counts; when nothing was fused, ``dst`` is not written and ``{}`` is returned.
+    """
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    optimized = optimize_model(
+        str(src), model_type="bert", num_heads=num_heads, hidden_size=hidden_size, opt_level=0, use_gpu=False
+    )
+    fused = {op: n for op, n in optimized.get_fused_operator_statistics().items() if n}
+    if fused:
+        optimized.save_model_to_file(str(dst), use_external_data_format=False)
+    return fused
+
+
+def quantize_dynamic_int8(src: str | Path, dst: str | Path, per_channel: bool = False) -> Path:
+    """Dynamic quantization: int8 weights, activations quantized at run time (CPU)."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(
+        str(src),
+        str(dst),
+        weight_type=QuantType.QInt8,
+        per_channel=per_channel,
+        # ONNX shape inference cannot type the outputs of fused contrib ops (Attention, …)
+        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+    )
+    return Path(dst)
+
+
+def convert_fp16(src: str | Path, dst: str | Path) -> Path:
+    """fp16 weights and activations; inputs (int64) and ``logits`` (float32) keep their types."""
+    import onnx
+    from onnxruntime.transformers.onnx_model import OnnxModel
+
+    model = OnnxModel(onnx.load(str(src)))
+    model.convert_float_to_float16(keep_io_types=True)
+    model.save_model_to_file(str(dst), use_external_data_format=False)
+    return Path(dst)
+
+
+def export_variants(
+    model: str | Path | Any,
+    out_dir: str | Path,
+    precisions: Sequence[str] = ("fp32",),
+    opset: int = 17,
+    per_channel: bool = False,
+) -> dict[str, Path]:
+    """Write ``model.onnx`` / ``model_int8.onnx`` / ``model_fp16.onnx`` for ``precisions`` into ``out_dir``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, Path] = {}
+    with tempfile.TemporaryDirectory(dir=out_dir) as tmp:  # the fp32 graph, when only derived ones are wanted
+        fp32 = export_onnx(model, (out_dir if "fp32" in precisions else Path(tmp)) / ONNX_FILES["fp32"], opset)
+        if "fp32" in precisions:
+            paths["fp32"] = fp32
+        if "int8" in precisions:
+            paths["int8"] = quantize_dynamic_int8(fp32, out_dir / ONNX_FILES["int8"], per_channel)
+        if "fp16" in precisions:
+            paths["fp16"] = convert_fp16(fp32, out_dir / ONNX_FILES["fp16"])
+    return paths
+
+
+def cache_dir() -> Path:
+    """``$DISTILNER_CACHE``, else ``$XDG_CACHE_HOME/spacy_distilner``, else ``~/.cache/spacy_distilner``."""
+    if os.environ.get("DISTILNER_CACHE"):
+        return Path(os.environ["DISTILNER_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "spacy_distilner"
+
+
+def _fingerprint(hf_model: Any, precision: str, opset: int) -> str:
+    """Hash of the weights, config and tool versions: equal fingerprints give equal exports."""
+    import onnxruntime
+    import torch
+
+    digest = hashlib.sha256(f"{precision}|{opset}|{torch.__version__}|{onnxruntime.__version__}".encode())
+    digest.update(hf_model.config.to_json_string().encode())
+    for name, tensor in hf_model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy())
+    return digest.hexdigest()[:32]
+
+
+def cached_export(hf_model: Any, precision: str, opset: int = 17, root: Optional[Path] = None) -> Path:
+    """The ONNX file of ``hf_model`` at ``precision``, exported once into the cache (keyed by content)."""
+    target = (root or cache_dir()) / "onnx" / _fingerprint(hf_model, precision, opset) / ONNX_FILES[precision]
+    if target.is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:  # atomic: concurrent exports do not clash
+        path = export_variants(hf_model, tmp, (precision,), opset)[precision]
+        os.replace(path, target)
+    return target
+
+
+def fused_ops(onnx_path: str | Path) -> dict[str, int]:
+    """Counts of onnxruntime contrib ops (``com.microsoft`` domain: fused or quantized) in a graph."""
+    import onnx
+
+    graph = onnx.load(str(onnx_path)).graph
+    return dict(Counter(node.op_type for node in graph.node if node.domain == "com.microsoft"))
+
+
+def _piece_spans(logits: np.ndarray, mask: np.ndarray, tagset: TagSet) -> list[list[tuple[int, int, str]]]:
+    return [decode(row.argmax(-1)[m.astype(bool)], tagset) for row, m in zip(logits, mask)]
+
+
+def validate(
+    onnx_path: str | Path,
+    hf_model: Any,
+    tokenizer: Any,
+    texts: Iterable[str],
+    providers: Optional[Sequence[Any]] = None,
+) -> dict[str, Any]:
+    """Compare onnxruntime logits with fp32 PyTorch on ``texts`` (truncated to one window each).
+
+    ``providers``: onnxruntime execution providers (default: CUDA if available, else CPU);
+    PyTorch runs on the module's device.
+
+    Returns ``max_abs_diff`` (over real pieces), ``argmax_agreement`` (fraction of real pieces
+    with the same top tag), ``spans_identical`` (entity spans decoded from the piece tags,
+    special pieces included) and the counts of ``texts`` and ``pieces``.
+    """
+    from ..backends.torch import TorchBackend
+
+    texts = list(texts)
+    session = OnnxBackend(onnx_path, providers=providers)
+    reference = TorchBackend(hf_model, device=str(next(hf_model.parameters()).device))
+    tagset = TagSet.from_id2label({int(k): v for k, v in hf_model.config.id2label.items()})
+    limit = min(int(hf_model.config.max_position_embeddings), int(tokenizer.model_max_length))
+    max_diff, agree, pieces, spans_identical = 0.0, 0, 0, True
+    for start in range(0, len(texts), _VALIDATE_BATCH):
+        enc = tokenizer(
+            texts[start : start + _VALIDATE_BATCH], padding=True, truncation=True, max_length=limit, return_tensors="np"
+        )
+        ids, mask = enc["input_ids"].astype(np.int64), enc["attention_mask"].astype(np.int64)
+        expected, got = reference.forward(ids, mask), session.forward(ids, mask)
+        real = mask.astype(bool)
+        max_diff = max(max_diff, float(np.abs(expected - got)[real].max(initial=0.0)))
+        agree += int((expected.argmax(-1) == got.argmax(-1))[real].sum())
+        pieces += int(real.sum())
+        spans_identical &= _piece_spans(expected, mask, tagset) == _piece_spans(got, mask, tagset)
+    return {
+        "max_abs_diff": max_diff,
+        "argmax_agreement": agree / pieces if pieces else 1.0,
+        "spans_identical": spans_identical,
+        "texts": len(texts),
+        "pieces": pieces,
+    }
