@@ -1,0 +1,235 @@
+"""The ``distilner`` command line (also ``python -m spacy_distilner``): annotate texts, render entities.
+
+Messages, warnings and the summary go to stderr, so ``-`` can stream JSONL to stdout.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+import time
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Iterable, Iterator, NoReturn, Optional, Union
+
+import spacy
+import typer
+from spacy.language import Language
+from spacy.tokens import Doc
+from tqdm import tqdm
+from wasabi import Printer
+
+from .component import PRECISIONS, DistilNER
+from .io import InputError, Record, pipe_records, read_records, render_html, write_docs
+
+HELP = "Tag entities with distilner: annotate texts to JSONL or DocBin, render them as HTML."
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=HELP)
+msg = Printer(no_print=True)  # formats; ``_say`` prints to stderr
+
+
+class OnError(str, Enum):
+    skip = "skip"
+    fail = "fail"
+
+
+class Format(str, Enum):
+    auto = "auto"
+    text = "text"
+    jsonl = "jsonl"
+
+
+# the component's choices; which precision each backend supports is checked when it is built
+BackendName = Enum("BackendName", {name: name for name in PRECISIONS}, type=str)  # type: ignore[misc]
+Precision = Enum(  # type: ignore[misc]
+    "Precision", {p: p for options in PRECISIONS.values() for p in options}, type=str
+)
+
+
+InputArg = Annotated[
+    str,
+    typer.Argument(
+        help="Text file (one doc per line), JSONL ({\"text\": ..., \"meta\": ...} per line), "
+        "directory of .txt files (one doc per file), or - for stdin.",
+        metavar="INPUT",
+        show_default=False,
+    ),
+]
+ModelOpt = Annotated[
+    Optional[str], typer.Option("--model", "-m", help="Shipped model name or model directory (default: 'default').")
+]
+PipelineOpt = Annotated[
+    Optional[Path], typer.Option("--pipeline", "-p", help="Saved spaCy pipeline directory with a distilner component.")
+]
+LangOpt = Annotated[str, typer.Option("--lang", help="Language of the blank pipeline used with --model.")]
+BackendOpt = Annotated[Optional[BackendName], typer.Option("--backend", help="Inference backend.")]
+PrecisionOpt = Annotated[
+    Optional[Precision], typer.Option("--precision", help="torch: fp32 or bf16; onnx: fp32, int8 or fp16.")
+]
+DeviceOpt = Annotated[Optional[str], typer.Option("--device", "-d", help="auto, cpu, cuda[:N] or mps.")]
+ThresholdOpt = Annotated[
+    Optional[float], typer.Option("--threshold", min=0.0, max=1.0, help="Drop entities with lower confidence.")
+]
+BatchSizeOpt = Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Docs per nlp.pipe batch.")]
+OnErrorOpt = Annotated[
+    OnError, typer.Option("--on-error", help="On a bad input line: report it and skip it, or stop with exit code 1.")
+]
+FormatOpt = Annotated[
+    Format, typer.Option("--format", "-f", help="Input format; auto: by suffix, else JSONL if line 1 starts with '{'.")
+]
+TextFieldOpt = Annotated[str, typer.Option("--text-field", help="JSONL field holding the text.")]
+MetaFieldOpt = Annotated[str, typer.Option("--meta-field", help="JSONL field copied to the output's meta.")]
+
+
+def _say(line: str) -> None:
+    """Print a message on stderr without breaking a progress bar."""
+    with tqdm.external_write_mode(file=sys.stderr):
+        typer.echo(line, err=True)
+
+
+def _fail(text: str) -> NoReturn:
+    """Report an error on stderr and exit with code 1."""
+    _say(msg.fail(text))
+    raise typer.Exit(1)
+
+
+@dataclass
+class _Stats:
+    """Counts for the progress bar and the summary line."""
+
+    docs: int = 0
+    entities: int = 0
+    words: int = 0
+    skipped: int = 0
+    start: float = field(default_factory=time.perf_counter)
+
+    def words_per_s(self) -> float:
+        return self.words / max(time.perf_counter() - self.start, 1e-9)
+
+    def summary(self) -> str:
+        return (
+            f"{self.docs} docs, {self.entities} entities, {self.skipped} skipped, "
+            f"{self.words_per_s():,.0f} words/s"
+        )
+
+
+def _check_paths(input_path: str, output_path: str) -> None:
+    """Fail early on a missing input or output directory (``-`` is stdin / stdout)."""
+    if input_path != "-" and not Path(input_path).exists():
+        _fail(f"Input not found: {input_path}")
+    if output_path != "-" and not Path(output_path).parent.is_dir():
+        _fail(f"Output directory does not exist: {Path(output_path).parent}")
+
+
+def _load(model: Optional[str], pipeline: Optional[Path], lang: str, **settings: Any) -> tuple[Language, DistilNER]:
+    """distilner on ``model`` in a blank ``lang`` pipeline, or a saved pipeline; given settings override the config."""
+    if model is not None and pipeline is not None:
+        _fail("Use --model or --pipeline, not both.")
+    given = {key: val.value if isinstance(val, Enum) else val for key, val in settings.items() if val is not None}
+    try:
+        if pipeline is None:
+            nlp = spacy.blank(lang)
+            name = nlp.add_pipe("distilner", config={"model": model or "default", **given}).name
+        else:
+            components = spacy.util.load_config(pipeline / "config.cfg")["components"]
+            name = next((n for n, c in components.items() if c.get("factory") == "distilner"), None)
+            if name is None:
+                _fail(f"No distilner component in the pipeline {pipeline}.")
+            nlp = spacy.load(pipeline, config={"components": {name: given}})
+        pipe = nlp.get_pipe(name)
+        assert isinstance(pipe, DistilNER)
+        _ = pipe.hf_model  # load now, so that a bad model fails before any input is read
+    except (OSError, ValueError) as err:
+        _fail(str(err))
+    return nlp, pipe
+
+
+def _records(items: Iterable[Union[Record, InputError]], on_error: OnError, stats: _Stats) -> Iterator[Record]:
+    """Valid records; bad ones are reported on stderr and skipped, or stop the run with exit code 1."""
+    for item in items:
+        if not isinstance(item, InputError):
+            yield item
+        elif on_error is OnError.fail:
+            _fail(f"Bad input at {item}")
+        else:
+            stats.skipped += 1
+            _say(msg.warn(f"Skipped {item}"))
+
+
+def _tracked(docs: Iterable[Doc], stats: _Stats) -> Iterator[Doc]:
+    """Count docs, entities and words; a progress bar on stderr when it is a terminal."""
+    with tqdm(unit="doc", file=sys.stderr, disable=not sys.stderr.isatty()) as bar:
+        for doc in docs:
+            stats.docs += 1
+            stats.entities += len(doc.ents)
+            stats.words += len(doc)
+            bar.update(1)
+            bar.set_postfix_str(f"{stats.words_per_s():,.0f} words/s", refresh=False)
+            yield doc
+
+
+@app.command()
+def annotate(
+    input_path: InputArg,
+    output_path: Annotated[
+        str,
+        typer.Argument(
+            help="JSONL file, a spaCy DocBin if it ends with .spacy, or - for stdout.",
+            metavar="OUTPUT",
+            show_default=False,
+        ),
+    ],
+    model: ModelOpt = None,
+    pipeline: PipelineOpt = None,
+    lang: LangOpt = "en",
+    backend: BackendOpt = None,
+    precision: PrecisionOpt = None,
+    device: DeviceOpt = None,
+    threshold: ThresholdOpt = None,
+    batch_size: BatchSizeOpt = 64,
+    n_process: Annotated[int, typer.Option("--n-process", "-n", min=1, help="Worker processes.")] = 1,
+    on_error: OnErrorOpt = OnError.skip,
+    fmt: FormatOpt = Format.auto,
+    text_field: TextFieldOpt = "text",
+    meta_field: MetaFieldOpt = "meta",
+    token_scores: Annotated[bool, typer.Option("--token-scores", help="Add per-token tag probabilities.")] = False,
+) -> None:
+    """Tag entities in a stream of texts; write text, meta and entities with their confidence."""
+    _check_paths(input_path, output_path)
+    runtime = {"backend": backend, "precision": precision, "device": device, "threshold": threshold}
+    nlp, pipe = _load(model, pipeline, lang, **runtime, store_probs=token_scores)
+    stats = _Stats()
+    records = _records(read_records(input_path, fmt.value, text_field, meta_field), on_error, stats)
+    docs = _tracked(pipe_records(nlp, records, batch_size=batch_size, n_process=n_process), stats)
+    write_docs(docs, output_path, pipe.tag_labels if token_scores else None)
+    _say(msg.good(f"Annotated {stats.summary()}"))
+
+
+@app.command()
+def render(
+    input_path: InputArg,
+    output_path: Annotated[
+        Path, typer.Argument(help="HTML file to write.", metavar="OUTPUT", show_default=False, dir_okay=False)
+    ],
+    model: ModelOpt = None,
+    pipeline: PipelineOpt = None,
+    lang: LangOpt = "en",
+    device: DeviceOpt = None,
+    threshold: ThresholdOpt = None,
+    low: Annotated[float, typer.Option("--low", min=0.0, max=1.0, help="Mark entities below this confidence.")] = 0.5,
+    limit: Annotated[
+        Optional[int], typer.Option("--limit", min=1, help="Render at most N docs (default: all).")
+    ] = None,
+    batch_size: BatchSizeOpt = 64,
+    on_error: OnErrorOpt = OnError.skip,
+    fmt: FormatOpt = Format.auto,
+    text_field: TextFieldOpt = "text",
+) -> None:
+    """Render tagged entities as a displaCy HTML page, with each entity's confidence in its label."""
+    _check_paths(input_path, str(output_path))
+    nlp, _ = _load(model, pipeline, lang, device=device, threshold=threshold, store_probs=False)
+    stats = _Stats()
+    records = itertools.islice(_records(read_records(input_path, fmt.value, text_field), on_error, stats), limit)
+    html = render_html(_tracked(pipe_records(nlp, records, batch_size=batch_size), stats), low)
+    output_path.write_text(html, encoding="utf8")
+    _say(msg.good(f"Rendered {stats.summary()} to {output_path}"))
