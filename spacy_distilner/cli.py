@@ -1,4 +1,4 @@
-"""The ``distilner`` command line (also ``python -m spacy_distilner``): annotate texts, render entities.
+"""The ``distilner`` command line (also ``python -m spacy_distilner``): annotate, render, serve over HTTP.
 
 Messages, warnings and the summary go to stderr, so ``-`` can stream JSONL to stdout.
 """
@@ -233,3 +233,33 @@ def render(
     html = render_html(_tracked(pipe_records(nlp, records, batch_size=batch_size), stats), low)
     output_path.write_text(html, encoding="utf8")
     _say(msg.good(f"Rendered {stats.summary()} to {output_path}"))
+
+
+@app.command()
+def serve(
+    model: ModelOpt = None,
+    pipeline: PipelineOpt = None,
+    lang: LangOpt = "en",
+    backend: BackendOpt = None,
+    precision: PrecisionOpt = None,
+    device: DeviceOpt = None,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 8000,
+    max_batch: Annotated[int, typer.Option("--max-batch", min=1, help="Texts per nlp.pipe call.")] = 32,
+    max_wait_ms: Annotated[
+        float, typer.Option("--max-wait-ms", min=0.0, help="How long a batch waits for more requests.")
+    ] = 5.0,
+    max_queue: Annotated[int, typer.Option("--max-queue", min=1, help="Requests that may wait; more get 503.")] = 256,
+    max_chars: Annotated[int, typer.Option("--max-chars", min=1, help="Characters per text; more get 413.")] = 100_000,
+    max_texts: Annotated[int, typer.Option("--max-texts", min=1, help="Texts per request; more get 413.")] = 128,
+) -> None:
+    """Serve entity tagging over HTTP (POST /ner, GET /health, GET /info, docs at /docs), micro-batching requests."""
+    try:
+        import uvicorn
+
+        from .serve import Limits, create_app
+    except ImportError as err:
+        _fail(f"serve needs the 'serve' extra ({err}): pip install 'spacy-distilner[serve]'")
+    nlp, _ = _load(model, pipeline, lang, backend=backend, precision=precision, device=device, store_probs=True)
+    limits = Limits(max_batch, max_wait_ms, max_queue, max_chars, max_texts)
+    uvicorn.run(create_app(nlp, limits, pipeline), host=host, port=port)
