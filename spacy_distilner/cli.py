@@ -1,4 +1,4 @@
-"""The ``distilner`` command line (also ``python -m spacy_distilner``): annotate, render, serve over HTTP.
+"""The ``distilner`` command line (also ``python -m spacy_distilner``): annotate, render, serve, evaluate, export-onnx.
 
 Messages, warnings and the summary go to stderr, so ``-`` can stream JSONL to stdout.
 """
@@ -263,3 +263,30 @@ def serve(
     nlp, _ = _load(model, pipeline, lang, backend=backend, precision=precision, device=device, store_probs=True)
     limits = Limits(max_batch, max_wait_ms, max_queue, max_chars, max_texts)
     uvicorn.run(create_app(nlp, limits, pipeline), host=host, port=port)
+
+
+@app.command()
+def evaluate(
+    data: Annotated[Path, typer.Argument(help="Gold data: a .spacy DocBin or a CoNLL/WNUT/WikiANN/IOB file.")],
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Shipped model name or model directory.")] = None,
+    pipeline: Annotated[Optional[Path], typer.Option("--pipeline", "-p", help="Saved spaCy pipeline.")] = None,
+    lang: Annotated[str, typer.Option(help="Language of the blank pipeline used with --model.")] = "en",
+    fmt: Annotated[str, typer.Option("--fmt", help="Format of a non-DocBin file (auto, conll2003, wnut17, wikiann, iob).")] = "auto",
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the scores as JSON here.")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", "-b")] = 32,
+) -> None:
+    """P/R/F per entity type and a token confusion table on gold data."""
+    from .training.evaluate import evaluate as run_evaluation, read_gold, write
+
+    nlp, _ = _load(model, pipeline, lang)
+    write(run_evaluation(nlp, read_gold(data, nlp, fmt), batch_size), output)
+
+
+def _register_export() -> None:
+    """``export-onnx``: the same command as ``python -m spacy_distilner.export`` (imported on use)."""
+    from .export.__main__ import main as export_main
+
+    app.command("export-onnx", help=export_main.__doc__)(export_main)
+
+
+_register_export()

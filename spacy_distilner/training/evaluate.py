@@ -1,0 +1,84 @@
+"""Evaluate a distilner pipeline on gold data: P/R/F per type (spaCy's Scorer) and a confusion table.
+
+The confusion table counts tokens by (gold entity type, predicted entity type), ``O`` for
+tokens outside entities, so it shows both type confusions and missed/spurious tokens.
+Gold data can be a DocBin (``.spacy``) or any format ``training.corpus`` reads.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Iterable, Optional
+
+from spacy.language import Language
+from spacy.scorer import get_ner_prf
+from spacy.tokens import Doc, DocBin
+from spacy.training import Example
+
+from .corpus import conll_to_docs
+
+
+def read_gold(path: Path, nlp: Language, fmt: str = "auto") -> list[Doc]:
+    """Gold Docs from a DocBin or a CoNLL-style file."""
+    if path.suffix == ".spacy":
+        return list(DocBin().from_disk(path).get_docs(nlp.vocab))
+    return list(conll_to_docs(path, nlp.vocab, fmt=fmt))
+
+
+def confusion(examples: Iterable[Example]) -> dict[str, dict[str, int]]:
+    """Token counts by gold type (rows) and predicted type (columns), aligned by character offsets."""
+    counts: Counter = Counter()
+    for eg in examples:
+        pred_type = {}
+        for ent in eg.predicted.ents:
+            for i in range(ent.start_char, ent.end_char):
+                pred_type[i] = ent.label_
+        for token in eg.reference:
+            gold = token.ent_type_ or "O"
+            pred = pred_type.get(token.idx, "O")
+            if not token.is_space:
+                counts[(gold, pred)] += 1
+    labels = sorted({g for g, _ in counts} | {p for _, p in counts})
+    return {g: {p: counts[(g, p)] for p in labels} for g in labels}
+
+
+def evaluate(nlp: Language, golds: list[Doc], batch_size: int = 32) -> dict:
+    """Scores (ents_p/r/f, per type), confusion table and words/s of ``nlp`` on ``golds``."""
+    start = time.perf_counter()
+    docs = list(nlp.pipe((g.text for g in golds), batch_size=batch_size))
+    seconds = time.perf_counter() - start
+    examples = [Example(doc, gold) for doc, gold in zip(docs, golds)]
+    scores = get_ner_prf(examples)
+    return {
+        "ents_p": scores["ents_p"],
+        "ents_r": scores["ents_r"],
+        "ents_f": scores["ents_f"],
+        "ents_per_type": scores["ents_per_type"],
+        "confusion": confusion(examples),
+        "docs": len(golds),
+        "words_per_s": sum(len(d) for d in docs) / seconds if seconds else None,
+    }
+
+
+def format_table(result: dict) -> str:
+    """Per-type P/R/F and the confusion table as text."""
+    lines = [f"{'type':<16}{'P':>8}{'R':>8}{'F':>8}"]
+    for label, s in sorted(result["ents_per_type"].items()):
+        lines.append(f"{label:<16}{s['p']:>8.4f}{s['r']:>8.4f}{s['f']:>8.4f}")
+    lines.append(f"{'ALL':<16}{result['ents_p']:>8.4f}{result['ents_r']:>8.4f}{result['ents_f']:>8.4f}")
+    labels = list(result["confusion"])
+    lines += ["", "confusion (tokens; rows gold, columns predicted)", " " * 16 + "".join(f"{p:>10}" for p in labels)]
+    for g in labels:
+        lines.append(f"{g:<16}" + "".join(f"{result['confusion'][g][p]:>10}" for p in labels))
+    return "\n".join(lines)
+
+
+def write(result: dict, output: Optional[Path]) -> None:
+    """Print the tables; save JSON when ``output`` is given."""
+    print(format_table(result))
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps(result, indent=2))

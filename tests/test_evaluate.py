@@ -1,0 +1,38 @@
+"""Evaluation: per-type scores and the token confusion table, via Python and the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import spacy
+from spacy.tokens import DocBin, Span
+from spacy.training import Example
+from typer.testing import CliRunner
+
+from spacy_distilner.cli import app
+from spacy_distilner.training.evaluate import confusion
+from tiny import training_docs
+
+
+def test_confusion_counts_tokens_by_gold_and_predicted_type() -> None:
+    nlp = spacy.blank("en")
+    gold = training_docs(nlp, 1)[0]  # "John Smith said the company Apple is in London ."
+    pred = nlp.make_doc(gold.text)
+    pred.set_ents([Span(pred, 0, 1, "PER"), Span(pred, 5, 6, "LOC")], default="outside")
+    table = confusion([Example(pred, gold)])
+    assert table["PER"] == {"LOC": 0, "O": 1, "ORG": 0, "PER": 1}
+    assert table["ORG"]["LOC"] == 1 and table["LOC"]["O"] == 1
+    assert table["O"]["O"] == 6
+
+
+def test_evaluate_cli_writes_scores(iob_dir: Path, tmp_path: Path) -> None:
+    nlp = spacy.blank("en")
+    DocBin(docs=training_docs(nlp, 6)).to_disk(tmp_path / "gold.spacy")
+    result = CliRunner().invoke(
+        app, ["evaluate", str(tmp_path / "gold.spacy"), "--model", str(iob_dir), "--output", str(tmp_path / "s.json")]
+    )
+    assert result.exit_code == 0, result.output
+    scores = json.loads((tmp_path / "s.json").read_text())
+    assert {"ents_f", "ents_per_type", "confusion"} <= set(scores) and scores["docs"] == 6
+    assert "confusion" in result.output
