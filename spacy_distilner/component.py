@@ -26,11 +26,13 @@ from .decode import TagSet, decode, span_confidence
 from .errors import Errors
 from .extensions import install_extensions
 from .loading import load_classifier, load_for_training, load_tokenizer, resolve_model_path
+from .training.lora import is_lora
 from .training.loss import IGNORE, cross_entropy, piece_targets, tag_names, token_tag_ids
 from .tokenize import DocPieces, special_tokens_layout, tokenize_texts
 from .windows import Window, check_window, make_windows
 
 MODEL_DIR = "model"
+ADAPTER_DIR = "adapter"  # under MODEL_DIR when trained with LoRA: the adapter and head alone
 SETTINGS = "distilner.json"  # stored beside the weights: temperature, window length and stride
 PRECISIONS = {"torch": ("fp32", "bf16"), "onnx": ("fp32", "int8", "fp16")}
 
@@ -63,6 +65,10 @@ class TokenScores:
         "tag_scheme": "iob2",
         "label_smoothing": 0.0,
         "head_lr_scale": 1.0,
+        "lora_r": 0,
+        "lora_alpha": 16,
+        "lora_dropout": 0.1,
+        "lora_ffn": False,
         "scorer": {"@scorers": "spacy.ner_scorer.v1"},
     },
     default_score_weights={"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None},
@@ -86,6 +92,10 @@ def make_distilner(
     tag_scheme: Literal["iob2", "bilou"],
     label_smoothing: float,
     head_lr_scale: float,
+    lora_r: int,
+    lora_alpha: int,
+    lora_dropout: float,
+    lora_ffn: bool,
     scorer: Optional[Callable],
 ) -> "DistilNER":
     """Build the component; the model is loaded on first use (or by ``from_disk``)."""
@@ -108,6 +118,10 @@ def make_distilner(
         tag_scheme=tag_scheme,
         label_smoothing=label_smoothing,
         head_lr_scale=head_lr_scale,
+        lora_r=lora_r,
+        lora_alpha=lora_alpha,
+        lora_dropout=lora_dropout,
+        lora_ffn=lora_ffn,
         scorer=scorer,
     )
 
@@ -144,7 +158,9 @@ def _check_choice(what: str, value: str, options: Sequence[str]) -> None:
 class DistilNER(TrainablePipe):
     """Transformer token-classification NER over whole Docs, with per-token scores.
 
-    ``hf_model`` / ``hf_tokenizer`` are the underlying transformers objects.
+    ``hf_model`` / ``hf_tokenizer`` are the underlying transformers objects. With ``lora_r > 0``,
+    ``initialize`` wraps the model with peft LoRA adapters; ``to_disk`` then saves it merged
+    (plain transformers weights) plus the adapter alone under ``model/adapter``.
     """
 
     def __init__(
@@ -168,6 +184,10 @@ class DistilNER(TrainablePipe):
         tag_scheme: str = "iob2",
         label_smoothing: float = 0.0,
         head_lr_scale: float = 1.0,
+        lora_r: int = 0,
+        lora_alpha: int = 16,
+        lora_dropout: float = 0.1,
+        lora_ffn: bool = False,
         scorer: Optional[Callable] = None,
     ) -> None:
         _check_choice("backend", backend, ("torch", "onnx"))
@@ -180,6 +200,8 @@ class DistilNER(TrainablePipe):
         _check_choice("tag_scheme", tag_scheme, ("iob2", "bilou"))
         if not 0.0 <= threshold <= 1.0:
             raise ValueError(Errors.D013.format(value=threshold))
+        if lora_r < 0:
+            raise ValueError(f"lora_r must be >= 0 (0 = full fine-tuning), got {lora_r}.")
         self.vocab = vocab
         self.name = name
         self.model = None  # thinc wrapper of the torch module, set when the weights are loaded
@@ -200,6 +222,10 @@ class DistilNER(TrainablePipe):
             "tag_scheme": tag_scheme,
             "label_smoothing": label_smoothing,
             "head_lr_scale": head_lr_scale,
+            "lora_r": lora_r,
+            "lora_alpha": lora_alpha,
+            "lora_dropout": lora_dropout,
+            "lora_ffn": lora_ffn,
             "temperature": 1.0,
         }
         self.scorer = scorer
@@ -222,7 +248,7 @@ class DistilNER(TrainablePipe):
         self.cfg["temperature"] = float(settings.get("temperature", 1.0))
 
     def _set_model(self, hf_model: Any, tokenizer: Any, model_dir: Optional[Path] = None) -> None:
-        """Adopt a transformers model and tokenizer; validate the tag set and window settings.
+        """Adopt a transformers (or peft-wrapped) model and tokenizer; validate the tag set and window settings.
 
         ``model_dir`` is where the weights came from: the onnx backend uses an ONNX file stored there.
         """
@@ -271,9 +297,10 @@ class DistilNER(TrainablePipe):
 
     @property
     def hf_model(self) -> Any:
-        """The transformers ``...ForTokenClassification`` module."""
+        """The transformers ``...ForTokenClassification`` module (while LoRA is active: with the
+        adapter layers injected, sharing the trained weights)."""
         self._ensure_model()
-        return self._hf_model
+        return self._hf_model.get_base_model() if is_lora(self._hf_model) else self._hf_model
 
     @property
     def hf_tokenizer(self) -> Any:
@@ -372,7 +399,13 @@ class DistilNER(TrainablePipe):
     def _save(self, path: Path) -> None:
         self._ensure_model()
         path.mkdir(parents=True, exist_ok=True)
-        self._hf_model.save_pretrained(str(path), safe_serialization=True)
+        hf_model = self._hf_model
+        if is_lora(hf_model):
+            from .training.lora import merge, save_adapter
+
+            save_adapter(hf_model, path / ADAPTER_DIR)
+            hf_model = merge(hf_model)
+        hf_model.save_pretrained(str(path), safe_serialization=True)
         self._tokenizer.save_pretrained(str(path))
         srsly.write_json(path / SETTINGS, {k: self.cfg[k] for k in ("temperature", "max_length", "stride")})
         if self.cfg["backend"] == "onnx":  # the graph in use, so that loading does not export again
@@ -383,12 +416,15 @@ class DistilNER(TrainablePipe):
             if not src.is_file():  # loaded from a directory that is gone (from_bytes): same weights, re-export
                 from .export.onnx import cached_export
 
-                src = cached_export(self._hf_model, self.cfg["precision"])
+                src = cached_export(hf_model, self.cfg["precision"])
             if not (target.is_file() and target.samefile(src)):
                 shutil.copyfile(src, target)
 
     def to_disk(self, path: str | Path, *, exclude: Iterable[str] = ()) -> None:
         """Save the model (safetensors, tokenizer files, ``distilner.json``) under ``path/model``.
+
+        A LoRA-trained model is saved merged, and its adapter alone under ``path/model/adapter``
+        (see ``training.lora.load_with_adapter``).
 
         Runtime settings (backend, precision, device, threshold, …) live in the pipeline's
         config, so ``spacy.load(path, config=...)`` can change them.
@@ -424,7 +460,10 @@ class DistilNER(TrainablePipe):
         nlp: Optional[Language] = None,
         labels: Optional[Sequence[str]] = None,
     ) -> None:
-        """Build the tag set from ``labels`` or the examples' entities, and a fresh head on the encoder."""
+        """Build the tag set from ``labels`` or the examples' entities, and a fresh head on the encoder.
+
+        With ``lora_r > 0`` the encoder is frozen and wrapped with LoRA adapters (the head stays trainable).
+        """
         validate_get_examples(get_examples, "DistilNER.initialize")
         if labels is None:
             labels = sorted({ent.label_ for eg in get_examples() for ent in eg.reference.ents})
@@ -432,7 +471,25 @@ class DistilNER(TrainablePipe):
             raise ValueError(Errors.D016)
         path = resolve_model_path(self.model_name)
         tags = tag_names(labels, self.cfg["tag_scheme"])
-        self._set_model(load_for_training(path, tags), load_tokenizer(path))
+        hf_model = load_for_training(path, tags)
+        if self.cfg["lora_r"] > 0:
+            from wasabi import msg
+
+            from .training.lora import apply_lora, trainable_report
+
+            hf_model = apply_lora(
+                hf_model,
+                r=self.cfg["lora_r"],
+                alpha=self.cfg["lora_alpha"],
+                dropout=self.cfg["lora_dropout"],
+                ffn=self.cfg["lora_ffn"],
+            )
+            report = trainable_report(hf_model)
+            msg.info(
+                f"LoRA r={self.cfg['lora_r']}: {report['trainable']:,} of {report['total']:,} "
+                f"parameters trainable ({report['share']:.2%})"
+            )
+        self._set_model(hf_model, load_tokenizer(path))
         self.cfg["temperature"] = 1.0
 
     def update(
@@ -489,7 +546,8 @@ class DistilNER(TrainablePipe):
         return total, grads
 
     def finish_update(self, sgd: Optimizer) -> None:
-        """Apply the thinc optimizer to every torch parameter; the head's step is ``head_lr_scale`` larger."""
+        """Apply the thinc optimizer to every torch parameter with a gradient (frozen ones have none);
+        the head's step is ``head_lr_scale`` larger."""
         import torch
 
         assert self.model is not None
@@ -497,7 +555,7 @@ class DistilNER(TrainablePipe):
         for name, param in self._hf_model.named_parameters():
             if param.grad is None:
                 continue
-            scale = self.cfg["head_lr_scale"] if name.startswith("classifier.") else 1.0
+            scale = self.cfg["head_lr_scale"] if "classifier" in name.split(".") else 1.0  # peft: ...classifier.*
             weights, _ = sgd(
                 (shim_id, name),
                 param.data.detach().cpu().numpy().copy(),
