@@ -90,6 +90,7 @@ def run_variant(name: str, model: str, data: Path, threads: int, batch_size: int
         "f1": _f1(pred, truth),
         "peak_rss_mb": _peak_rss_mb(),
         "threads": threads,
+        **pipe.backend_info,
         **extra,
     }
 

@@ -3,6 +3,7 @@
 
 import shutil
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Literal, Optional, Sequence
@@ -276,6 +277,7 @@ class DistilNER(TrainablePipe):
             precision = self.cfg["precision"]
             device = resolve_device(self.cfg["device"])
             if precision == "bf16" and device == "cpu" and not cpu_supports_bf16():
+                warnings.warn(Errors.W001)
                 precision = "fp32"  # autocast without native bf16 kernels is slower and no more accurate
             self._backend = TorchBackend(hf_model, device=device, precision=precision)
         self.model = PyTorchWrapper_v2(hf_model, convert_inputs=_torch_inputs, convert_outputs=_torch_outputs)
@@ -307,6 +309,17 @@ class DistilNER(TrainablePipe):
         """The transformers fast tokenizer."""
         self._ensure_model()
         return self._tokenizer
+
+    @property
+    def backend_info(self) -> dict[str, Any]:
+        """Backend, precision and device actually in use (bf16 may fall back to fp32)."""
+        self._ensure_model()
+        backend = self._backend
+        return {
+            "backend": self.cfg["backend"],
+            "precision": getattr(backend, "precision", self.cfg["precision"]),
+            "device": str(getattr(backend, "device", self.cfg["device"])),
+        }
 
     @property
     def tag_labels(self) -> tuple[str, ...]:
