@@ -268,12 +268,12 @@ def serve(
 @app.command()
 def evaluate(
     data: Annotated[Path, typer.Argument(help="Gold data: a .spacy DocBin or a CoNLL/WNUT/WikiANN/IOB file.")],
-    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Shipped model name or model directory.")] = None,
-    pipeline: Annotated[Optional[Path], typer.Option("--pipeline", "-p", help="Saved spaCy pipeline.")] = None,
-    lang: Annotated[str, typer.Option(help="Language of the blank pipeline used with --model.")] = "en",
+    model: ModelOpt = None,
+    pipeline: PipelineOpt = None,
+    lang: LangOpt = "en",
     fmt: Annotated[str, typer.Option("--fmt", help="Format of a non-DocBin file (auto, conll2003, wnut17, wikiann, iob).")] = "auto",
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the scores as JSON here.")] = None,
-    batch_size: Annotated[int, typer.Option("--batch-size", "-b")] = 32,
+    batch_size: BatchSizeOpt = 32,
 ) -> None:
     """P/R/F per entity type and a token confusion table on gold data."""
     from .training.evaluate import evaluate as run_evaluation, read_gold, write
