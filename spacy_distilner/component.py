@@ -65,6 +65,7 @@ class TokenScores:
         "num_threads": None,
         "tag_scheme": "iob2",
         "label_smoothing": 0.0,
+        "label_pieces": "first",
         "head_lr_scale": 1.0,
         "lora_r": 0,
         "lora_alpha": 16,
@@ -92,6 +93,7 @@ def make_distilner(
     num_threads: Optional[int],
     tag_scheme: Literal["iob2", "bilou"],
     label_smoothing: float,
+    label_pieces: Literal["first", "all"],
     head_lr_scale: float,
     lora_r: int,
     lora_alpha: int,
@@ -118,6 +120,7 @@ def make_distilner(
         num_threads=num_threads,
         tag_scheme=tag_scheme,
         label_smoothing=label_smoothing,
+        label_pieces=label_pieces,
         head_lr_scale=head_lr_scale,
         lora_r=lora_r,
         lora_alpha=lora_alpha,
@@ -184,6 +187,7 @@ class DistilNER(TrainablePipe):
         num_threads: Optional[int] = None,
         tag_scheme: str = "iob2",
         label_smoothing: float = 0.0,
+        label_pieces: str = "first",
         head_lr_scale: float = 1.0,
         lora_r: int = 0,
         lora_alpha: int = 16,
@@ -199,6 +203,7 @@ class DistilNER(TrainablePipe):
         _check_choice("pooling", pooling, ("first", "average", "max"))
         _check_choice("ents_mode", ents_mode, ("overwrite", "keep", "spans"))
         _check_choice("tag_scheme", tag_scheme, ("iob2", "bilou"))
+        _check_choice("label_pieces", label_pieces, ("first", "all"))
         if not 0.0 <= threshold <= 1.0:
             raise ValueError(Errors.D013.format(value=threshold))
         if lora_r < 0:
@@ -222,6 +227,7 @@ class DistilNER(TrainablePipe):
             "num_threads": num_threads,
             "tag_scheme": tag_scheme,
             "label_smoothing": label_smoothing,
+            "label_pieces": label_pieces,
             "head_lr_scale": head_lr_scale,
             "lora_r": lora_r,
             "lora_alpha": lora_alpha,
@@ -529,7 +535,9 @@ class DistilNER(TrainablePipe):
         self._ensure_model()
         assert self.model is not None
         pieces = tokenize_texts(self._tokenizer, [eg.predicted.text for eg in examples])
-        targets = [piece_targets(eg.reference, p, self.tagset) for eg, p in zip(examples, pieces)]
+        targets = [
+            piece_targets(eg.reference, p, self.tagset, self.cfg["label_pieces"]) for eg, p in zip(examples, pieces)
+        ]
         n_valid = max(sum(int((t != IGNORE).sum()) for t in targets), 1)
         windows = self._windows(pieces)
         offset = len(self.prefix)

@@ -50,4 +50,5 @@ class Errors(metaclass=_WithCodes):
         "choose one of: {options} (bf16 runs on torch, int8 and fp16 on onnx)."
     )
     D019 = "Training needs backend='torch' (got '{backend}'): train with torch, then export or load with backend='onnx'."
+    D020 = "label_pieces='all' needs the IOB2 tag scheme (tag_scheme='iob2')."
     W001 = "precision='bf16' needs native bf16 kernels (AVX512-BF16 or AMX), which this CPU lacks: running fp32."

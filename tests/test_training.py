@@ -38,6 +38,30 @@ def test_piece_targets_first_piece_only(encoder_dir: Path) -> None:
     assert ("London", "B-LOC") in labelled and len(labelled) == len(doc)
 
 
+def test_piece_targets_all_pieces(encoder_dir: Path) -> None:
+    from spacy.tokens import Span
+    from transformers import AutoTokenizer
+
+    nlp = spacy.blank("en")
+    doc = nlp.make_doc("Smithsonian went to Yorkshire today")
+    doc.set_ents([Span(doc, 0, 1, "PER"), Span(doc, 3, 4, "LOC")], default="outside")
+    tokenizer = AutoTokenizer.from_pretrained(str(encoder_dir))
+    pieces = tokenize_texts(tokenizer, [doc.text])[0]
+    tagset = TagSet.from_id2label(dict(enumerate(tag_names(["LOC", "PER"], "iob2"))))
+    first = [tagset.tags[t] if t != IGNORE else None for t in piece_targets(doc, pieces, tagset, "first")]
+    every = [tagset.tags[t] for t in piece_targets(doc, pieces, tagset, "all")]
+    assert len(pieces) > len(doc)  # the tiny vocabulary splits the names into several pieces
+    for (s, e), f, a in zip(pieces.offsets, first, every):
+        word = doc.char_span(s, e, alignment_mode="expand")[0]
+        if s == word.idx:
+            assert a == f  # first pieces keep their token's tag
+        else:
+            assert f is None and a == ("O" if word.ent_type_ == "" else f"I-{word.ent_type_}")
+    bilou = TagSet.from_id2label(dict(enumerate(tag_names(["LOC"], "bilou"))))
+    with pytest.raises(ValueError, match="D020"):
+        piece_targets(doc, pieces, bilou, "all")
+
+
 def test_cross_entropy_gradient_matches_finite_differences() -> None:
     import numpy as np
 

@@ -10,6 +10,7 @@ from spacy.training.iob_utils import doc_to_biluo_tags
 
 from ..align import align, softmax
 from ..decode import TagSet
+from ..errors import Errors
 from ..tokenize import DocPieces
 
 IGNORE = -100
@@ -37,8 +38,23 @@ def gold_biluo(gold: Doc) -> list[str]:
     return [tag if token.ent_iob != 0 else "-" for tag, token in zip(tags, gold)]
 
 
-def piece_targets(gold: Doc, pieces: DocPieces, tagset: TagSet) -> np.ndarray:
-    """Gold tag id per word piece: a token's first piece carries its tag; other pieces are ignored."""
+def inside_tags(tagset: TagSet) -> np.ndarray:
+    """For each tag id, the id of its continuation: ``B-X``/``I-X`` -> ``I-X``, ``O`` -> ``O`` (IOB2 only)."""
+    if any(p in "LUES" for p in tagset.prefixes):
+        raise ValueError(Errors.D020)
+    return np.array(
+        [tagset.tags.index(f"I-{lab}") if prefix in "BI" else i for i, (prefix, lab) in enumerate(zip(tagset.prefixes, tagset.labels))],
+        dtype=np.int64,
+    )
+
+
+def piece_targets(gold: Doc, pieces: DocPieces, tagset: TagSet, label_pieces: str = "first") -> np.ndarray:
+    """Gold tag id per word piece.
+
+    A token's first piece carries its tag. Its other pieces are ignored (``label_pieces="first"``)
+    or get the continuation tag ``I-X`` / ``O`` (``"all"``, IOB2), which teaches the model
+    to continue an entity wherever another tokenizer starts a token inside a gold word.
+    """
     targets = np.full(len(pieces), IGNORE, dtype=np.int64)
     if len(gold) == 0 or len(pieces) == 0:
         return targets
@@ -46,6 +62,12 @@ def piece_targets(gold: Doc, pieces: DocPieces, tagset: TagSet) -> np.ndarray:
     ends = starts + np.fromiter((len(t) for t in gold), dtype=np.int64, count=len(gold))
     alignment = align(starts, ends, pieces.offsets)
     tok_tags = token_tag_ids(gold_biluo(gold), tagset)
+    if label_pieces == "all":
+        counts = np.diff(alignment.indptr)
+        owner = np.repeat(np.arange(len(gold)), counts)
+        later = np.arange(len(owner)) != np.repeat(alignment.indptr[:-1], counts)
+        known = later & (tok_tags[owner] != IGNORE)
+        targets[alignment.pieces[known]] = inside_tags(tagset)[tok_tags[owner[known]]]
     has = alignment.aligned
     first_piece = alignment.pieces[alignment.indptr[:-1][has]]
     # a piece that starts two tokens keeps the earlier token's tag
