@@ -274,12 +274,13 @@ def evaluate(
     fmt: Annotated[str, typer.Option("--fmt", help="Format of a non-DocBin file (auto, conll2003, wnut17, wikiann, iob).")] = "auto",
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the scores as JSON here.")] = None,
     batch_size: BatchSizeOpt = 32,
+    gold_tokens: Annotated[bool, typer.Option("--gold-tokens", help="Give the gold words instead of tokenizing the text.")] = False,
 ) -> None:
     """P/R/F per entity type and a token confusion table on gold data."""
     from .training.evaluate import evaluate as run_evaluation, read_gold, write
 
     nlp, _ = _load(model, pipeline, lang)
-    write(run_evaluation(nlp, read_gold(data, nlp, fmt), batch_size), output)
+    write(run_evaluation(nlp, read_gold(data, nlp, fmt), batch_size, gold_tokens), output)
 
 
 def _register_export() -> None:

@@ -36,3 +36,16 @@ def test_evaluate_cli_writes_scores(iob_dir: Path, tmp_path: Path) -> None:
     scores = json.loads((tmp_path / "s.json").read_text())
     assert {"ents_f", "ents_per_type", "confusion"} <= set(scores) and scores["docs"] == 6
     assert "confusion" in result.output
+    result = CliRunner().invoke(app, ["evaluate", str(tmp_path / "gold.spacy"), "--model", str(iob_dir), "--gold-tokens"])
+    assert result.exit_code == 0, result.output
+
+
+def test_gold_tokens_keep_the_gold_words(iob_dir: Path) -> None:
+    from spacy_distilner.training.evaluate import evaluate
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("distilner", config={"model": str(iob_dir)})
+    gold = spacy.tokens.Doc(nlp.vocab, words=["Russian-born", "Apple"], spaces=[True, False])
+    gold.set_ents([Span(gold, 1, 2, "ORG")], default="outside")
+    assert evaluate(nlp, [gold], gold_tokens=True)["confusion"]["ORG"]  # scored on the 2 gold words
+    assert len(nlp.make_doc(gold.text)) > 2  # while spaCy's tokenizer splits the first word
