@@ -8,7 +8,9 @@ directory can be wrong gives an error that names the problem.
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from safetensors import safe_open
 
@@ -94,19 +96,34 @@ def load_tokenizer(path: Path):
     return tok
 
 
+@contextmanager
+def _quiet_progress() -> Iterator[None]:
+    """No "Loading checkpoint shards" bar for the shipped (sharded) model; restores the setting."""
+    from transformers.utils import logging as hf_logging
+
+    enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if enabled:
+            hf_logging.enable_progress_bar()
+
+
 def load_classifier(path: Path):
     """The ``AutoModelForTokenClassification`` stored in ``path`` (validated first), in eval mode."""
     from transformers import AutoModelForTokenClassification
 
     check_model_dir(path)
     try:
-        model, info = AutoModelForTokenClassification.from_pretrained(
-            str(path),
-            local_files_only=True,
-            use_safetensors=True,
-            trust_remote_code=False,
-            output_loading_info=True,
-        )
+        with _quiet_progress():
+            model, info = AutoModelForTokenClassification.from_pretrained(
+                str(path),
+                local_files_only=True,
+                use_safetensors=True,
+                trust_remote_code=False,
+                output_loading_info=True,
+            )
     except Exception as err:  # wrong architecture, corrupt file, …: say which directory
         raise ValueError(Errors.D015.format(path=path, err=err)) from err
     if info["missing_keys"]:
