@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import spacy
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin, Span
@@ -318,3 +320,24 @@ def test_hub_id_without_hub_fails_clearly(monkeypatch: pytest.MonkeyPatch) -> No
 
     with pytest.raises(ValueError, match="D011.*no-such-org/no-such-model"):
         resolve_model_path("no-such-org/no-such-model")
+
+
+@pytest.fixture(scope="module")
+def unicode_nlp(tmp_path_factory: pytest.TempPathFactory) -> Language:
+    from tiny import make_tiny_model
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("distilner", config={"model": str(make_tiny_model(tmp_path_factory.mktemp("uni"), IOB2, seed=2))})
+    return nlp
+
+
+@settings(max_examples=150, deadline=None)
+@given(text=st.text(max_size=300))
+def test_random_unicode_keeps_alignment_invariants(unicode_nlp: Language, text: str) -> None:
+    """Any text: its characters are all kept, every token is scored, entities sit on token boundaries."""
+    doc = unicode_nlp(text)
+    assert doc.text == text
+    _check_invariants(doc, len(IOB2))
+    for token in doc:
+        if token.is_space or not token._.ner_logits.any():
+            assert token._.ner_probs[0] == 1.0  # unaligned tokens are O (index 0 in IOB2)
