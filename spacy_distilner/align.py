@@ -9,7 +9,7 @@ vocabulary drops — is marked unaligned and later gets the ``O`` tag.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Optional
 
 import numpy as np
 from spacy.tokens import Doc
@@ -37,8 +37,14 @@ def token_bounds(doc: Doc) -> tuple[np.ndarray, np.ndarray]:
     return starts, starts + lengths
 
 
-def align(starts: np.ndarray, ends: np.ndarray, offsets: np.ndarray) -> Alignment:
-    """Align pieces with character ``offsets`` to tokens spanning ``[starts, ends)``."""
+def align(
+    starts: np.ndarray, ends: np.ndarray, offsets: np.ndarray, skip: Optional[np.ndarray] = None
+) -> Alignment:
+    """Align pieces with character ``offsets`` to tokens spanning ``[starts, ends)``.
+
+    Tokens where ``skip`` is true (whitespace tokens) get no pieces, even when a piece's
+    span reaches over them (the tokenizer can fold dropped characters into a piece).
+    """
     n_tokens = len(starts)
     p_start, p_end = offsets[:, 0], offsets[:, 1]
     first = np.searchsorted(ends, p_start, side="right")  # first token ending after the piece starts
@@ -48,6 +54,9 @@ def align(starts: np.ndarray, ends: np.ndarray, offsets: np.ndarray) -> Alignmen
     piece_idx = np.repeat(np.arange(len(offsets)), counts)
     run_start = np.repeat(np.cumsum(counts) - counts, counts)
     tok_idx = np.repeat(first, counts) + (np.arange(len(piece_idx)) - run_start)
+    if skip is not None:
+        keep = ~skip[tok_idx]
+        piece_idx, tok_idx = piece_idx[keep], tok_idx[keep]
     order = np.lexsort((piece_idx, tok_idx))
     indptr = np.zeros(n_tokens + 1, dtype=np.int64)
     np.cumsum(np.bincount(tok_idx, minlength=n_tokens), out=indptr[1:])

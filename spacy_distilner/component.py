@@ -10,7 +10,7 @@ from typing import Any, Callable, Iterable, Iterator, Literal, Optional, Sequenc
 
 import numpy as np
 import srsly
-from spacy.attrs import IDX, LENGTH
+from spacy.attrs import IDX, IS_SPACE, LENGTH
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc
@@ -360,8 +360,8 @@ class DistilNER(TrainablePipe):
         piece_logits = self._run(pieces)
         scores = []
         for doc, doc_pieces, logits in zip(docs, pieces, piece_logits):
-            bounds = doc.to_array([IDX, LENGTH]).astype(np.int64).reshape(-1, 2)
-            alignment = align(bounds[:, 0], bounds[:, 0] + bounds[:, 1], doc_pieces.offsets)
+            bounds = doc.to_array([IDX, LENGTH, IS_SPACE]).astype(np.int64).reshape(-1, 3)
+            alignment = align(bounds[:, 0], bounds[:, 0] + bounds[:, 1], doc_pieces.offsets, bounds[:, 2] == 1)
             tok_logits, tok_probs = pool(
                 alignment,
                 logits,

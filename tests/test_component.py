@@ -339,5 +339,7 @@ def test_random_unicode_keeps_alignment_invariants(unicode_nlp: Language, text: 
     assert doc.text == text
     _check_invariants(doc, len(IOB2))
     for token in doc:
-        if token.is_space or not token._.ner_logits.any():
+        if not token._.ner_logits.any():
             assert token._.ner_probs[0] == 1.0  # unaligned tokens are O (index 0 in IOB2)
+    for ent in doc.ents:
+        assert ent._.confidence is not None and not ent.text.isspace()
