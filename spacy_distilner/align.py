@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Literal, Optional
 
 import numpy as np
+from spacy.attrs import IDX, IS_SPACE, LENGTH
 from spacy.tokens import Doc
 
 Pooling = Literal["first", "average", "max"]
@@ -30,11 +31,10 @@ class Alignment:
         return np.diff(self.indptr) > 0
 
 
-def token_bounds(doc: Doc) -> tuple[np.ndarray, np.ndarray]:
-    """Start and end character offsets of every token (without trailing whitespace)."""
-    starts = np.fromiter((t.idx for t in doc), dtype=np.int64, count=len(doc))
-    lengths = np.fromiter((len(t) for t in doc), dtype=np.int64, count=len(doc))
-    return starts, starts + lengths
+def token_bounds(doc: Doc) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Start and end character offsets (without trailing whitespace) and whitespace flags of every token."""
+    arr = doc.to_array([IDX, LENGTH, IS_SPACE]).astype(np.int64).reshape(-1, 3)
+    return arr[:, 0], arr[:, 0] + arr[:, 1], arr[:, 2] == 1
 
 
 def align(

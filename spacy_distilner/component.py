@@ -10,7 +10,6 @@ from typing import Any, Callable, Iterable, Iterator, Literal, Optional, Sequenc
 
 import numpy as np
 import srsly
-from spacy.attrs import IDX, IS_SPACE, LENGTH
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc
@@ -19,7 +18,7 @@ from thinc.api import Optimizer
 from spacy.util import minibatch
 from spacy.vocab import Vocab
 
-from .align import Pooling, align, pool
+from .align import Pooling, align, pool, token_bounds
 from .annotate import EntsMode, write_entities
 from .backends import Backend, resolve_device
 from .batching import Batch, PaddingStats, build_batches
@@ -360,8 +359,8 @@ class DistilNER(TrainablePipe):
         piece_logits = self._run(pieces)
         scores = []
         for doc, doc_pieces, logits in zip(docs, pieces, piece_logits):
-            bounds = doc.to_array([IDX, LENGTH, IS_SPACE]).astype(np.int64).reshape(-1, 3)
-            alignment = align(bounds[:, 0], bounds[:, 0] + bounds[:, 1], doc_pieces.offsets, bounds[:, 2] == 1)
+            starts, ends, space = token_bounds(doc)
+            alignment = align(starts, ends, doc_pieces.offsets, space)
             tok_logits, tok_probs = pool(
                 alignment,
                 logits,

@@ -8,7 +8,7 @@ import numpy as np
 from spacy.tokens import Doc
 from spacy.training.iob_utils import doc_to_biluo_tags
 
-from ..align import align, softmax
+from ..align import align, softmax, token_bounds
 from ..decode import TagSet
 from ..errors import Errors
 from ..tokenize import DocPieces
@@ -58,9 +58,8 @@ def piece_targets(gold: Doc, pieces: DocPieces, tagset: TagSet, label_pieces: st
     targets = np.full(len(pieces), IGNORE, dtype=np.int64)
     if len(gold) == 0 or len(pieces) == 0:
         return targets
-    starts = np.fromiter((t.idx for t in gold), dtype=np.int64, count=len(gold))
-    ends = starts + np.fromiter((len(t) for t in gold), dtype=np.int64, count=len(gold))
-    alignment = align(starts, ends, pieces.offsets)
+    starts, ends, space = token_bounds(gold)
+    alignment = align(starts, ends, pieces.offsets, space)
     tok_tags = token_tag_ids(gold_biluo(gold), tagset)
     if label_pieces == "all":
         counts = np.diff(alignment.indptr)
