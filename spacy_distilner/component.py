@@ -394,8 +394,7 @@ class DistilNER(TrainablePipe):
             logits = self._backend.forward(batch.input_ids, batch.attention_mask)
             for row, i in enumerate(batch.rows):
                 w = windows[i]
-                lo, hi = offset + w.keep_start - w.start, offset + w.keep_end - w.start
-                out[w.doc][w.keep_start : w.keep_end] = logits[row, lo:hi]
+                out[w.doc][w.owned] = logits[row, w.owned_in_row(offset)]
         return out
 
     def set_annotations(self, docs: Iterable[Doc], scores: Sequence[TokenScores]) -> None:
@@ -544,8 +543,7 @@ class DistilNER(TrainablePipe):
             labels = np.full(batch.input_ids.shape, IGNORE, dtype=np.int64)
             for row, i in enumerate(batch.rows):
                 w = windows[i]
-                lo, hi = offset + w.keep_start - w.start, offset + w.keep_end - w.start
-                labels[row, lo:hi] = targets[w.doc][w.keep_start : w.keep_end]
+                labels[row, w.owned_in_row(offset)] = targets[w.doc][w.owned]
             logits, backprop = self.model.begin_update((batch.input_ids, batch.attention_mask))
             loss, d_logits = cross_entropy(logits, labels, self.cfg["label_smoothing"])
             if not np.isfinite(loss):

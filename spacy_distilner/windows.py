@@ -26,6 +26,15 @@ class Window:
     def length(self) -> int:
         return self.end - self.start
 
+    @property
+    def owned(self) -> slice:
+        """The owned pieces, as positions in the document's piece sequence."""
+        return slice(self.keep_start, self.keep_end)
+
+    def owned_in_row(self, prefix: int) -> slice:
+        """The owned pieces, as positions in the model's input row (after ``prefix`` special tokens)."""
+        return slice(prefix + self.keep_start - self.start, prefix + self.keep_end - self.start)
+
 
 def check_window(size: int, stride: int) -> None:
     """Reject window settings that could not cover a text."""
