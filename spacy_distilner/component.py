@@ -25,7 +25,7 @@ from .batching import Batch, PaddingStats, build_batches
 from .decode import TagSet, decode, span_confidence
 from .errors import Errors
 from .extensions import install_extensions
-from .loading import load_classifier, load_for_training, load_tokenizer, resolve_model_path
+from .loading import init_head_rows, load_classifier, load_for_training, load_tokenizer, resolve_model_path
 from .training.lora import is_lora
 from .training.loss import IGNORE, cross_entropy, piece_targets, tag_names, token_tag_ids
 from .tokenize import DocPieces, special_tokens_layout, tokenize_texts
@@ -66,6 +66,7 @@ class TokenScores:
         "label_smoothing": 0.0,
         "label_pieces": "first",
         "head_lr_scale": 1.0,
+        "head_label_map": None,
         "lora_r": 0,
         "lora_alpha": 16,
         "lora_dropout": 0.1,
@@ -94,6 +95,7 @@ def make_distilner(
     label_smoothing: float,
     label_pieces: Literal["first", "all"],
     head_lr_scale: float,
+    head_label_map: Optional[dict[str, str]],
     lora_r: int,
     lora_alpha: int,
     lora_dropout: float,
@@ -121,6 +123,7 @@ def make_distilner(
         label_smoothing=label_smoothing,
         label_pieces=label_pieces,
         head_lr_scale=head_lr_scale,
+        head_label_map=head_label_map,
         lora_r=lora_r,
         lora_alpha=lora_alpha,
         lora_dropout=lora_dropout,
@@ -188,6 +191,7 @@ class DistilNER(TrainablePipe):
         label_smoothing: float = 0.0,
         label_pieces: str = "first",
         head_lr_scale: float = 1.0,
+        head_label_map: Optional[dict[str, str]] = None,
         lora_r: int = 0,
         lora_alpha: int = 16,
         lora_dropout: float = 0.1,
@@ -228,6 +232,7 @@ class DistilNER(TrainablePipe):
             "label_smoothing": label_smoothing,
             "label_pieces": label_pieces,
             "head_lr_scale": head_lr_scale,
+            "head_label_map": head_label_map,
             "lora_r": lora_r,
             "lora_alpha": lora_alpha,
             "lora_dropout": lora_dropout,
@@ -479,8 +484,15 @@ class DistilNER(TrainablePipe):
     ) -> None:
         """Build the tag set from ``labels`` or the examples' entities, and a fresh head on the encoder.
 
-        With ``lora_r > 0`` the encoder is frozen and wrapped with LoRA adapters (the head stays trainable).
+        With ``head_label_map`` set and a trained model as ``model``, the head rows of tags whose
+        (mapped) label the model already has are copied from its head. With ``lora_r > 0`` the
+        encoder is frozen and wrapped with LoRA adapters (the head stays trainable). The trainable
+        parameter counts are printed and stored in ``nlp.meta["distilner_parameters"]``.
         """
+        from wasabi import msg
+
+        from .training.lora import apply_lora, trainable_report
+
         validate_get_examples(get_examples, "DistilNER.initialize")
         if labels is None:
             labels = sorted({ent.label_ for eg in get_examples() for ent in eg.reference.ents})
@@ -489,11 +501,11 @@ class DistilNER(TrainablePipe):
         path = resolve_model_path(self.model_name)
         tags = tag_names(labels, self.cfg["tag_scheme"])
         hf_model = load_for_training(path, tags)
+        if self.cfg["head_label_map"] is not None:
+            copied = init_head_rows(hf_model, path, self.cfg["head_label_map"])
+            pairs = ", ".join(f"{new}<-{old}" for new, old in copied.items())
+            msg.info(f"Head rows copied from {path}: {len(copied)} of {len(tags)} tags ({pairs or 'none'})")
         if self.cfg["lora_r"] > 0:
-            from wasabi import msg
-
-            from .training.lora import apply_lora, trainable_report
-
             hf_model = apply_lora(
                 hf_model,
                 r=self.cfg["lora_r"],
@@ -501,11 +513,13 @@ class DistilNER(TrainablePipe):
                 dropout=self.cfg["lora_dropout"],
                 ffn=self.cfg["lora_ffn"],
             )
-            report = trainable_report(hf_model)
-            msg.info(
-                f"LoRA r={self.cfg['lora_r']}: {report['trainable']:,} of {report['total']:,} "
-                f"parameters trainable ({report['share']:.2%})"
-            )
+        report = trainable_report(hf_model)
+        mode = f"LoRA r={self.cfg['lora_r']}" if self.cfg["lora_r"] > 0 else "Full fine-tuning"
+        msg.info(
+            f"{mode}: {report['trainable']:,} of {report['total']:,} parameters trainable ({report['share']:.2%})"
+        )
+        if nlp is not None:
+            nlp.meta["distilner_parameters"] = report
         self._set_model(hf_model, load_tokenizer(path))
         self.cfg["temperature"] = 1.0
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator, Mapping
 
 from safetensors import safe_open
 
@@ -65,6 +65,18 @@ def _head_shape(files: list[Path]) -> tuple[int, int] | None:
                 if key == "classifier.weight" or key.endswith(".classifier.weight"):
                     return tuple(f.get_slice(key).get_shape())  # type: ignore[return-value]
     return None
+
+
+def _head_tensors(files: list[Path]) -> tuple[Any, Any]:
+    """The stored head's ``classifier.weight`` and ``classifier.bias`` (torch tensors, any shard)."""
+    found = {}
+    for file in files:
+        with safe_open(str(file), framework="pt") as f:
+            for key in f.keys():
+                for part in ("weight", "bias"):
+                    if key == f"classifier.{part}" or key.endswith(f".classifier.{part}"):
+                        found[part] = f.get_tensor(key)
+    return found["weight"], found["bias"]
 
 
 def check_model_dir(path: Path) -> dict:
@@ -131,19 +143,29 @@ def load_classifier(path: Path):
     return model.eval()
 
 
+def _base_tags(config: dict, files: list[Path]) -> tuple[str, ...] | None:
+    """The tags of the classification head stored in ``files`` (``None`` for a bare encoder)."""
+    if _head_shape(files) is None:
+        return None
+    id2label = config.get("id2label", {})
+    return tuple(id2label[str(i)] for i in range(len(id2label)))
+
+
 def load_for_training(path: Path, tags: tuple[str, ...]):
     """An encoder (or a token classifier) from ``path`` with a head for ``tags``.
 
-    The head is kept when its tags are exactly ``tags`` (resuming), else freshly initialised.
+    The head is kept when its tags are exactly ``tags`` (resuming), else freshly initialised
+    (also when it has as many rows as ``tags`` but other tags).
     """
+    import torch
     from transformers import AutoModelForTokenClassification
 
     config = json.loads((path / "config.json").read_text()) if (path / "config.json").is_file() else None
     if config is None:
         raise ValueError(Errors.D001.format(path=path / "config.json"))
-    _weight_files(path)  # refuses pickle-only directories
+    files = _weight_files(path)  # refuses pickle-only directories
     try:
-        return AutoModelForTokenClassification.from_pretrained(
+        model = AutoModelForTokenClassification.from_pretrained(
             str(path),
             local_files_only=True,
             use_safetensors=True,
@@ -155,3 +177,44 @@ def load_for_training(path: Path, tags: tuple[str, ...]):
         )
     except Exception as err:  # wrong architecture, corrupt file, …: say which directory
         raise ValueError(Errors.D015.format(path=path, err=err)) from err
+    base_tags = _base_tags(config, files)
+    if base_tags is not None and base_tags != tuple(tags):
+        with torch.no_grad():  # a same-sized head for other tags was loaded as is
+            model.classifier.weight.normal_(0.0, float(getattr(model.config, "initializer_range", 0.02)))
+            model.classifier.bias.zero_()
+    return model
+
+
+def _map_tag(tag: str, label_map: Mapping[str, str]) -> str:
+    """``B-person`` -> ``B-PER`` under ``{"person": "PER"}``; unmapped labels and ``O`` stay as they are."""
+    prefix, sep, label = tag.partition("-")
+    return f"{prefix}{sep}{label_map.get(label, label)}" if sep else tag
+
+
+def init_head_rows(hf_model: Any, path: Path, label_map: Mapping[str, str]) -> dict[str, str]:
+    """Copy the rows of the head stored in ``path`` into ``hf_model``'s head for matching tags.
+
+    A tag of ``hf_model`` matches the stored tag with the same prefix and the label
+    ``label_map[label]`` (or the same label when it is not mapped); ``O`` matches ``O``.
+    Other rows keep their fresh initialisation. Returns ``{new tag: stored tag}`` of the
+    copied rows (empty when ``path`` holds a bare encoder).
+    """
+    import torch
+
+    config = json.loads((path / "config.json").read_text())
+    files = _weight_files(path)
+    base_tags = _base_tags(config, files)
+    if base_tags is None:
+        return {}
+    weight, bias = _head_tensors(files)
+    base_index = {tag: i for i, tag in enumerate(base_tags)}
+    id2label = hf_model.config.id2label
+    copied = {}
+    with torch.no_grad():
+        for i in range(len(id2label)):
+            source = _map_tag(id2label[i], label_map)
+            if source in base_index:
+                hf_model.classifier.weight[i] = weight[base_index[source]]
+                hf_model.classifier.bias[i] = bias[base_index[source]]
+                copied[id2label[i]] = source
+    return copied
