@@ -267,11 +267,11 @@ def serve(
 
 @app.command()
 def evaluate(
-    data: Annotated[Path, typer.Argument(help="Gold data: a .spacy DocBin or a CoNLL/WNUT/WikiANN/IOB file.")],
+    data: Annotated[Path, typer.Argument(help="Gold data: a .spacy DocBin, a .jsonl file with character-offset entities or a CoNLL/WNUT/WikiANN/IOB file.")],
     model: ModelOpt = None,
     pipeline: PipelineOpt = None,
     lang: LangOpt = "en",
-    fmt: Annotated[str, typer.Option("--fmt", help="Format of a non-DocBin file (auto, conll2003, wnut17, wikiann, iob).")] = "auto",
+    fmt: Annotated[str, typer.Option("--fmt", help="Input format (auto, conll2003, wnut17, wikiann, iob, jsonl, spacy).")] = "auto",
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the scores as JSON here.")] = None,
     batch_size: BatchSizeOpt = 32,
     gold_tokens: Annotated[bool, typer.Option("--gold-tokens", help="Give the gold words instead of tokenizing the text.")] = False,

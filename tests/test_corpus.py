@@ -236,6 +236,64 @@ def test_convert_and_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     }
 
 
+JSONL = (
+    '{"text": "Obama visited Berlin.", "entities": [[0, 5, "PER"], [14, 20, "LOC"]]}\n'
+    "\n"  # blank lines are skipped
+    '{"text": "Ich mag New York", "spans": [{"start": 8, "end": 16, "label": "LOC"}], "meta": {"id": 2}}\n'
+    '{"text": "nothing here"}\n'
+)
+
+
+def test_jsonl_with_character_offsets(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _write(tmp_path, JSONL, "data.jsonl")
+    main([str(path), str(tmp_path / "out.spacy")])  # format from the suffix
+    assert "format: jsonl" in capsys.readouterr().out
+    docs = list(DocBin().from_disk(tmp_path / "out.spacy").get_docs(spacy.blank("en").vocab))
+    assert [d.text for d in docs] == ["Obama visited Berlin.", "Ich mag New York", "nothing here"]
+    assert [_ents(d) for d in docs] == [
+        [("Obama", "PER", 0, 1), ("Berlin", "LOC", 2, 3)], [("New York", "LOC", 2, 4)], []
+    ]
+    assert [t.ent_iob_ for t in docs[2]] == ["O", "O"]  # annotated as outside, not missing
+    stats = convert(path, tmp_path / "out.spacy", fmt="jsonl")
+    assert stats == {"format": "jsonl", "docs": 3, "sentences": 3, "tokens": 10, "entities": {"LOC": 2, "PER": 1}}
+
+
+@pytest.mark.parametrize(
+    ("line", "error"),
+    [
+        ('{"text": "Paris", ', "invalid JSON"),
+        ('["Paris"]', 'an object with a "text" string'),
+        ('{"entities": []}', 'an object with a "text" string'),
+        ('{"text": "Paris", "entities": [[0, 5]]}', r"must be \[start, end, label\]"),
+        ('{"text": "Paris", "entities": [[0, 5.0, "LOC"]]}', "integer offsets"),
+        ('{"text": "Paris", "entities": [[0, 5, ""]]}', "non-empty label"),
+        ('{"text": "Paris", "entities": [[0, 6, "LOC"]]}', r"outside the text of 5 characters"),
+        ('{"text": "Paris", "entities": [[3, 3, "LOC"]]}', r"outside the text"),
+        (
+            '{"text": "in Paris", "entities": [[4, 8, "LOC"]]}',
+            r"'aris' \(4, 8, 'LOC'\) does not start and end on token boundaries; the tokens it touches are \['Paris'\]",
+        ),
+        ('{"text": "in Paris", "entities": [[2, 8, "LOC"]]}', r"' Paris' .* does not start and end on token"),
+        ('{"text": "New York", "entities": [[0, 8, "LOC"], [4, 8, "GPE"]]}', "overlapping entities"),
+    ],
+)
+def test_jsonl_errors_name_file_and_line(tmp_path: Path, line: str, error: str) -> None:
+    path = _write(tmp_path, '{"text": "ok"}\n' + line + "\n", "data.jsonl")
+    with pytest.raises(ValueError, match=r"data\.jsonl:2: .*" + error):
+        convert(path, tmp_path / "out.spacy")
+
+
+def test_docbin_passes_through(tmp_path: Path) -> None:
+    nlp = spacy.blank("en")
+    docs = list(conll_to_docs(_write(tmp_path, IOB), nlp, "iob"))
+    DocBin(docs=docs).to_disk(tmp_path / "in.spacy")
+    stats = convert(tmp_path / "in.spacy", tmp_path / "out.spacy")
+    assert stats["format"] == "spacy" and stats["docs"] == 3 and stats["entities"] == {"LOC": 1, "PER": 2}
+    loaded = list(DocBin().from_disk(tmp_path / "out.spacy").get_docs(nlp.vocab))
+    assert [_ents(d) for d in loaded] == [_ents(d) for d in docs]
+    assert [_sents(d) for d in loaded] == [_sents(d) for d in docs]
+
+
 def _count_entities_by_transitions(path: Path) -> Counter[str]:
     """Independent entity count: a B- tag, or an I- tag not continuing the previous token's type."""
     counts: Counter[str] = Counter()

@@ -1,4 +1,4 @@
-"""Convert CoNLL-style NER corpora (CoNLL-2003, WNUT-17, WikiANN, generic IOB) to spaCy DocBin files.
+"""Convert NER corpora (CoNLL-2003, WNUT-17, WikiANN, generic IOB, JSONL, DocBin) to spaCy DocBin files.
 
 Reading rules, shared by all formats:
 
@@ -17,15 +17,26 @@ Reading rules, shared by all formats:
   starts a new entity instead of being an error, and ``B-X`` always starts a new one.
 * In a ``Doc`` the words, and the sentences of a document, are joined by single spaces;
   the last word has no trailing space.
+
+Two more input formats, chosen by ``--fmt`` or by the suffix (``.jsonl``, ``.spacy``):
+
+* ``jsonl``: one document per line, ``{"text": ..., "entities": [[start, end, label], ...]}``
+  (``"spans"`` instead of ``"entities"``, and ``{"start", "end", "label"}`` objects instead of
+  triples, are read too). Offsets are character offsets into ``text``, end exclusive; the text
+  is tokenized by the blank ``--lang`` pipeline and every entity must start and end on its token
+  boundaries. A bad line, bad offsets, a misaligned or an overlapping entity raise
+  ``ValueError`` naming the file and line.
+* ``spacy``: a DocBin, passed through (its entities and sentence starts are kept).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 from collections import Counter
 from pathlib import Path
-from typing import Iterator, Literal
+from typing import Any, Iterator, Literal
 
 import spacy
 from spacy.language import Language
@@ -35,6 +46,9 @@ from spacy.vocab import Vocab
 
 Format = Literal["conll2003", "wnut17", "wikiann", "iob"]
 FORMATS: tuple[str, ...] = ("conll2003", "wnut17", "wikiann", "iob")
+#: Every format ``convert`` reads: the CoNLL-style ones plus JSONL with character offsets and DocBin.
+INPUT_FORMATS: tuple[str, ...] = FORMATS + ("jsonl", "spacy")
+_SUFFIX_FORMATS = {".jsonl": "jsonl", ".spacy": "spacy"}
 Sentence = list[tuple[str, str]]
 Document = list[Sentence]
 
@@ -180,26 +194,89 @@ def conll_to_docs(
         yield Doc(vocab, words=words, spaces=spaces, sent_starts=sent_starts, ents=ents)
 
 
+def _entity(item: Any, where: str) -> tuple[int, int, str]:
+    """``[start, end, label]`` or ``{"start", "end", "label"}`` -> a checked triple."""
+    if isinstance(item, dict):
+        item = [item.get("start"), item.get("end"), item.get("label")]
+    if not (isinstance(item, (list, tuple)) and len(item) == 3):
+        raise ValueError(f"{where}: an entity must be [start, end, label] or {{start, end, label}}, got {item!r}")
+    start, end, label = item
+    if not (type(start) is int and type(end) is int and isinstance(label, str) and label):
+        raise ValueError(f"{where}: entity {item!r} needs integer offsets and a non-empty label")
+    return start, end, label
+
+
+def jsonl_to_docs(path: str | Path, nlp: Language) -> Iterator[Doc]:
+    """Yield one ``Doc`` per non-blank line of a JSONL file with character-offset entities."""
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            where = f"{path}:{lineno}"
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{where}: invalid JSON ({err})") from err
+            if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+                raise ValueError(f"{where}: expected an object with a \"text\" string")
+            text = record["text"]
+            doc = nlp.make_doc(text)
+            spans = []
+            for item in record.get("spans", record.get("entities", [])):
+                start, end, label = _entity(item, where)
+                if not 0 <= start < end <= len(text):
+                    raise ValueError(
+                        f"{where}: entity ({start}, {end}, {label!r}) is outside the text of {len(text)} characters"
+                    )
+                span = doc.char_span(start, end, label=label)
+                if span is None:
+                    tokens = doc.char_span(start, end, alignment_mode="expand")
+                    raise ValueError(
+                        f"{where}: entity {text[start:end]!r} ({start}, {end}, {label!r}) does not start and end "
+                        f"on token boundaries; the tokens it touches are {[t.text for t in tokens]}"
+                    )
+                spans.append(span)
+            try:
+                doc.set_ents(spans, default="outside")
+            except ValueError as err:
+                offsets = [(span.start_char, span.end_char, span.label_) for span in spans]
+                raise ValueError(f"{where}: overlapping entities {offsets}") from err
+            yield doc
+
+
+def read_docs(
+    path: str | Path, nlp: Language, fmt: str = "auto", sents_per_doc: int = 1
+) -> tuple[str, Iterator[Doc]]:
+    """The format of ``path`` (``auto``: by suffix, else detected) and its documents as ``Doc`` objects."""
+    if fmt == "auto":
+        fmt = _SUFFIX_FORMATS.get(Path(path).suffix) or detect_format(path)
+    if fmt == "spacy":
+        return fmt, DocBin().from_disk(path).get_docs(nlp.vocab)
+    if fmt == "jsonl":
+        return fmt, jsonl_to_docs(path, nlp)
+    return fmt, conll_to_docs(path, nlp, fmt, sents_per_doc)  # type: ignore[arg-type]
+
+
 def convert(
     input_path: str | Path,
     output_path: str | Path,
-    fmt: Format | Literal["auto"] = "auto",
+    fmt: str = "auto",
     lang: str = "en",
     sents_per_doc: int = 1,
 ) -> dict:
     """Write the documents of ``input_path`` to the DocBin ``output_path`` and return statistics.
 
-    The result holds ``format`` (as detected when ``fmt="auto"``), ``docs``, ``sentences``,
-    ``tokens`` and ``entities`` (a count per label, sorted by label).
+    The result holds ``format`` (as detected when ``fmt="auto"``), ``docs``, ``sentences``
+    (a Doc without sentence starts counts as one), ``tokens`` and ``entities`` (a count per
+    label, sorted by label).
     """
-    if fmt == "auto":
-        fmt = detect_format(input_path)
+    fmt, docs = read_docs(input_path, spacy.blank(lang), fmt, sents_per_doc)
     doc_bin = DocBin()
     n_sents = n_tokens = 0
     labels: Counter[str] = Counter()
-    for doc in conll_to_docs(input_path, spacy.blank(lang), fmt, sents_per_doc):
+    for doc in docs:
         doc_bin.add(doc)
-        n_sents += sum(1 for _ in doc.sents)
+        n_sents += sum(1 for _ in doc.sents) if doc.has_annotation("SENT_START") else 1
         n_tokens += len(doc)
         labels.update(ent.label_ for ent in doc.ents)
     output_path = Path(output_path)
@@ -228,10 +305,13 @@ def format_stats(stats: dict) -> str:
 def main(argv: list[str] | None = None) -> None:
     """Command line: ``python -m spacy_distilner.training.corpus INPUT OUTPUT [options]``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("input", type=Path, help="CoNLL-style NER file")
+    parser.add_argument("input", type=Path, help="CoNLL-style, JSONL or DocBin NER file")
     parser.add_argument("output", type=Path, help="DocBin file to write (.spacy)")
-    parser.add_argument("--fmt", choices=("auto", *FORMATS), default="auto")
-    parser.add_argument("--lang", default="en", help="language of the blank pipeline whose vocab is used")
+    parser.add_argument(
+        "--fmt", choices=("auto", *INPUT_FORMATS), default="auto",
+        help="input format (auto: .jsonl and .spacy by suffix, else CoNLL-style detected from the lines)",
+    )
+    parser.add_argument("--lang", default="en", help="language of the blank pipeline (vocab; JSONL tokenizer)")
     parser.add_argument(
         "--sents-per-doc", type=int, default=1,
         help="sentences per Doc for files without -DOCSTART- lines (default 1)",

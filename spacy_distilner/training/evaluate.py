@@ -2,7 +2,7 @@
 
 The confusion table counts tokens by (gold entity type, predicted entity type), ``O`` for
 tokens outside entities, so it shows both type confusions and missed/spurious tokens.
-Gold data can be a DocBin (``.spacy``) or any format ``training.corpus`` reads.
+Gold data can be in any format ``training.corpus`` reads (DocBin, JSONL, CoNLL-style).
 """
 
 from __future__ import annotations
@@ -15,17 +15,15 @@ from typing import Iterable, Optional
 
 from spacy.language import Language
 from spacy.scorer import get_ner_prf
-from spacy.tokens import Doc, DocBin
+from spacy.tokens import Doc
 from spacy.training import Example
 
-from .corpus import conll_to_docs
+from .corpus import read_docs
 
 
 def read_gold(path: Path, nlp: Language, fmt: str = "auto") -> list[Doc]:
-    """Gold Docs from a DocBin or a CoNLL-style file."""
-    if path.suffix == ".spacy":
-        return list(DocBin().from_disk(path).get_docs(nlp.vocab))
-    return list(conll_to_docs(path, nlp.vocab, fmt=fmt))
+    """Gold Docs from a DocBin, a JSONL file with character offsets or a CoNLL-style file."""
+    return list(read_docs(path, nlp, fmt)[1])
 
 
 def confusion(examples: Iterable[Example]) -> dict[str, dict[str, int]]:
