@@ -264,6 +264,7 @@ def test_jsonl_with_character_offsets(tmp_path: Path, capsys: pytest.CaptureFixt
         ('{"text": "Paris", ', "invalid JSON"),
         ('["Paris"]', 'an object with a "text" string'),
         ('{"entities": []}', 'an object with a "text" string'),
+        ('{"text": "Paris", "entities": {"start": 0}}', "must be a list"),
         ('{"text": "Paris", "entities": [[0, 5]]}', r"must be \[start, end, label\]"),
         ('{"text": "Paris", "entities": [[0, 5.0, "LOC"]]}', "integer offsets"),
         ('{"text": "Paris", "entities": [[0, 5, ""]]}', "non-empty label"),

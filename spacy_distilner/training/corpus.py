@@ -221,8 +221,11 @@ def jsonl_to_docs(path: str | Path, nlp: Language) -> Iterator[Doc]:
                 raise ValueError(f"{where}: expected an object with a \"text\" string")
             text = record["text"]
             doc = nlp.make_doc(text)
+            items = record.get("spans", record.get("entities")) or []
+            if not isinstance(items, list):
+                raise ValueError(f"{where}: \"entities\" / \"spans\" must be a list, got {items!r}")
             spans = []
-            for item in record.get("spans", record.get("entities", [])):
+            for item in items:
                 start, end, label = _entity(item, where)
                 if not 0 <= start < end <= len(text):
                     raise ValueError(
