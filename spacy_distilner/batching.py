@@ -52,16 +52,28 @@ class PaddingStats:
         }
 
 
-def plan_batches(lengths: Sequence[int], max_batch_tokens: int) -> list[list[int]]:
-    """Group sequence indices, longest first, so that ``rows × longest`` stays within budget."""
+#: A batch is closed before its padding would pass this share of its positions.
+MAX_BATCH_PADDING = 0.05
+
+
+def plan_batches(
+    lengths: Sequence[int], max_batch_tokens: int, max_padding: float = MAX_BATCH_PADDING
+) -> list[list[int]]:
+    """Group sequence indices, longest first, so that ``rows × longest`` stays within budget
+    and no batch pads more than ``max_padding`` of its positions (a sequence that would
+    push it past starts the next batch; on a CPU small batches cost little)."""
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
     batches: list[list[int]] = []
     current: list[int] = []
+    real = 0
     for i in order:
-        if current and (len(current) + 1) * lengths[current[0]] > max_batch_tokens:
-            batches.append(current)
-            current = []
+        if current:
+            positions = (len(current) + 1) * lengths[current[0]]
+            if positions > max_batch_tokens or positions - real - lengths[i] > max_padding * positions:
+                batches.append(current)
+                current, real = [], 0
         current.append(i)
+        real += lengths[i]
     if current:
         batches.append(current)
     return batches

@@ -7,9 +7,15 @@ from pathlib import Path
 
 import pytest
 import spacy
+from hypothesis import settings
 from spacy.language import Language
 
 from tiny import BILOU, IOB2, make_tiny_model
+
+# Property tests check correctness, not speed: no per-example deadline (a loaded 2-core CI
+# machine made the default 200 ms one fail at random).
+settings.register_profile("distilner", deadline=None)
+settings.load_profile("distilner")
 
 
 @pytest.fixture(scope="session")
