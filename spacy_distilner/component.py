@@ -504,7 +504,7 @@ class DistilNER(TrainablePipe):
         if self.cfg["head_label_map"] is not None:
             copied = init_head_rows(hf_model, path, self.cfg["head_label_map"])
             pairs = ", ".join(f"{new}<-{old}" for new, old in copied.items())
-            msg.info(f"Head rows copied from {path}: {len(copied)} of {len(tags)} tags ({pairs or 'none'})")
+            msg.info(f"Head rows copied from {path}: {len(copied)} of {len(tags)} tags" + (pairs and f": {pairs}"))
         if self.cfg["lora_r"] > 0:
             hf_model = apply_lora(
                 hf_model,

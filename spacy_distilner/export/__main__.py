@@ -3,7 +3,7 @@
 SRC is a spaCy pipeline directory (its first ``distilner`` component is exported) or a
 token-classifier model directory. OUT_DIR receives a copy of the model directory plus
 ``model.onnx`` / ``model_int8.onnx`` / ``model_fp16.onnx``, so it can be used as the
-component's ``model`` with ``backend = "onnx"``, and ``validation.json``: per variant the
+component's ``model`` with ``backend = "onnx"``, and ``validation.json`` (``--report``): per variant the
 max abs logit difference to PyTorch, the argmax agreement, whether the entity spans are
 identical, the file size and the onnxruntime contrib ops in the graph.
 """
@@ -62,6 +62,7 @@ def main(
     texts: Optional[Path] = typer.Option(None, help="UTF-8 file, one validation text per line (default: built-in)."),
     opset: int = typer.Option(17, help="ONNX opset."),
     per_channel: bool = typer.Option(True, help="Per-channel int8 weight scales (per-tensor loses accuracy)."),
+    report: str = typer.Option("validation.json", help="File name of the validation report in OUT_DIR."),
 ) -> None:
     """Export, optimize, quantize and validate; writes OUT_DIR/validation.json (exit 1 if fp32 fails)."""
     unknown = sorted(set(precision) - set(ONNX_FILES))
@@ -94,7 +95,7 @@ def main(
         "passed": passed,
         "variants": variants,
     }
-    (out_dir / "validation.json").write_text(json.dumps(record, indent=2) + "\n")
+    (out_dir / report).write_text(json.dumps(record, indent=2) + "\n")
     typer.echo(json.dumps(variants, indent=2))
     if not passed:
         typer.echo("validation FAILED", err=True)
