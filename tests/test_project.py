@@ -1,0 +1,114 @@
+"""project.yml: it loads with spaCy's project loader (weasel), its commands declare their files,
+the custom workflow converts JSONL and IOB data, and the run log records time, memory and a table."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import spacy
+from spacy.tokens import DocBin
+from weasel.cli.run import project_run
+from weasel.util import load_project_config
+
+from spacy_distilner.training.runlog import run, table
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOW_COMMANDS = {
+    "all": ["train", "calibrate", "evaluate", "export-onnx", "quantize", "bench", "package"],
+    "wnut": ["wnut-full-shipped", "wnut-lora-shipped", "wnut-full-bare", "wnut-lora-bare", "wnut-table"],
+    "custom": ["custom-corpus", "custom-train", "custom-evaluate", "custom-export", "custom-package"],
+}
+
+
+@pytest.fixture(scope="module")
+def project() -> dict:
+    return load_project_config(ROOT)
+
+
+def test_commands_declare_their_files(project: dict) -> None:
+    commands = {c["name"]: c for c in project["commands"]}
+    assert "train-lora" in commands
+    for name, command in commands.items():
+        assert command["script"], name
+        for key in ("deps", "outputs"):
+            entries = command.get(key, [])
+            assert isinstance(entries, list), (name, key)
+            # one path each: weasel reads two ${vars...} entries in a row as one "a, b" string
+            assert all(isinstance(e, str) and e and ", " not in e and "${" not in e for e in entries), (name, entries)
+        assert command.get("outputs"), f"{name} has no outputs, so it would never be skipped"
+        for dep in command.get("deps", []):
+            if dep.startswith("configs/"):
+                assert (ROOT / dep).is_file(), dep
+    for workflow, steps in WORKFLOW_COMMANDS.items():
+        assert set(steps) <= set(project["workflows"][workflow])
+    assert all(step in commands for steps in project["workflows"].values() for step in steps)
+
+
+def test_vars_reach_the_custom_commands(tmp_path: Path) -> None:
+    overrides = {"vars.custom_train": str(tmp_path / "t.conll"), "vars.custom_config": "wnut_lora"}
+    commands = {c["name"]: c for c in load_project_config(ROOT, overrides=overrides)["commands"]}
+    assert str(tmp_path / "t.conll") in commands["custom-corpus"]["deps"]
+    assert "configs/wnut_lora.cfg" in commands["custom-train"]["deps"]
+
+
+JSONL = (
+    '{"text": "Mary visited Paris.", "entities": [[0, 4, "person"], [13, 18, "location"]]}\n'
+    '{"text": "Google hired John Smith", "spans": [{"start": 0, "end": 6, "label": "corporation"}]}\n'
+)
+IOB = "Mary B-person\nvisited O\nParis B-location\n. O\n\nJohn B-person\nSmith I-person\n"
+
+
+def test_custom_corpus_command(tmp_path: Path) -> None:
+    """``spacy project run custom-corpus`` on a copy of the project: JSONL train, IOB dev (formats detected)."""
+    (tmp_path / "project.yml").write_text((ROOT / "project.yml").read_text())
+    (tmp_path / "spacy_distilner").symlink_to(ROOT / "spacy_distilner")  # a dependency of the command
+    (tmp_path / "train.jsonl").write_text(JSONL)
+    (tmp_path / "dev.conll").write_text(IOB)
+    overrides = {"vars.custom_train": str(tmp_path / "train.jsonl"), "vars.custom_dev": str(tmp_path / "dev.conll")}
+    project_run(tmp_path, "custom-corpus", overrides=overrides, capture=True)
+    vocab = spacy.blank("en").vocab
+    expected = {
+        "train": [("Mary", "person"), ("Paris", "location"), ("Google", "corporation")],
+        "dev": [("Mary", "person"), ("Paris", "location"), ("John Smith", "person")],
+    }
+    for split, ents in expected.items():
+        docs = DocBin().from_disk(tmp_path / "corpus" / f"custom-{split}.spacy").get_docs(vocab)
+        assert [(e.text, e.label_) for doc in docs for e in doc.ents] == ents
+
+
+def test_runlog_records_time_memory_and_exit_code(tmp_path: Path) -> None:
+    out = tmp_path / "run.json"
+    assert run(["python", "-c", "x = bytearray(200 * 2**20); x[::4096] = b'1' * len(x[::4096])"], out) == 0
+    record = json.loads(out.read_text())
+    assert record["returncode"] == 0 and record["wall_s"] >= 0 and record["peak_rss_mb"] > 200
+    assert record["command"][0] == sys.executable
+    assert run(["python", "-c", "raise SystemExit(3)"], out) == 3
+    assert json.loads(out.read_text())["returncode"] == 3
+
+
+def test_table_collects_scores_parameters_time_and_memory(tmp_path: Path) -> None:
+    for name, lora_r, trainable in (("full", 0, 100), ("lora", 16, 7)):
+        best = tmp_path / "training" / name / "model-best"
+        best.mkdir(parents=True)
+        best.joinpath("config.cfg").write_text(
+            f'[paths]\nencoder = "enc/{name}"\n\n[components]\n\n[components.distilner]\n'
+            f"model = ${{paths.encoder}}\nlora_r = {lora_r}\n"
+        )
+        meta = {
+            "performance": {"ents_p": 0.5, "ents_r": 0.25, "ents_f": 1 / 3, "ents_per_type": {}},
+            "distilner_parameters": {"trainable": trainable, "total": 100, "share": trainable / 100},
+        }
+        best.joinpath("meta.json").write_text(json.dumps(meta))
+        run_record = {"wall_s": 90.0, "peak_rss_mb": 1234.5, "config_overrides": "--training.max_steps 2"}
+        (tmp_path / f"{name}.run.json").write_text(json.dumps(run_record))
+    rows = table(tmp_path, tmp_path / "training", ["full", "lora"])
+    assert [(r["start"], r["method"], r["trainable"]) for r in rows] == [
+        ("enc/full", "full", 100), ("enc/lora", "LoRA r=16", 7)
+    ]
+    markdown = (tmp_path / "table.md").read_text()
+    assert "| lora | `enc/lora` | LoRA r=16 | 0.500 | 0.250 | **0.333** | 7 (7.00%) | 1.5 min | 1,234 MB |" in markdown
+    assert "full: `--training.max_steps 2`" in markdown
+    assert json.loads((tmp_path / "table.json").read_text()) == rows
