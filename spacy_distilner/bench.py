@@ -1,7 +1,10 @@
 """Benchmark: words/s, peak memory and F1 of distilner backends against the Hugging Face pipeline.
 
 All variants use the same weights and the same thread count, on whole CoNLL-2003 documents,
-each in its own subprocess (so peak RSS is its own). Writes ``bench.json`` and ``bench.png``.
+each in its own subprocess (so peak RSS is its own). The Hugging Face baseline is timed at
+several batch sizes and its best is kept. A streaming run sends ``--stream`` documents
+(the CoNLL sentences, cycled) through ``nlp.pipe`` and samples the resident memory.
+Writes ``bench.json`` and ``bench.png``.
 
     python -m spacy_distilner.bench --model default --data ../shared/data/conll2003/valid.txt --out metrics/bench
 """
@@ -28,6 +31,8 @@ VARIANTS = {
     "onnx_fp16": {"backend": "onnx", "precision": "fp16"},
 }
 LENGTHS = (100, 1000, 10000)
+HF_BATCH_SIZES = (1, 8, 32)
+STREAM_SAMPLES = 20
 
 
 def _gold_docs(data: Path, vocab: Any, limit: int) -> list:
@@ -45,6 +50,12 @@ def _f1(pred: list[set], gold: list[set]) -> float:
 
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _rss_mb() -> float:
+    """Current resident memory (Linux ``/proc``)."""
+    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return pages * resource.getpagesize() / 2**20
 
 
 def run_variant(name: str, model: str, data: Path, threads: int, batch_size: int, limit: int) -> dict:
@@ -72,11 +83,15 @@ def run_variant(name: str, model: str, data: Path, threads: int, batch_size: int
             stride=pipe.stride,
             device="cpu",
         )
-        start = time.perf_counter()
-        outputs = hf(texts, batch_size=batch_size)
-        seconds = time.perf_counter() - start
+        by_batch = {}
+        for size in HF_BATCH_SIZES:  # the baseline gets its best batch size
+            start = time.perf_counter()
+            outputs = hf(texts, batch_size=size)
+            by_batch[size] = time.perf_counter() - start
+        best = min(by_batch, key=by_batch.get)
+        seconds = by_batch[best]
         pred = [{(int(o["start"]), int(o["end"]), o["entity_group"]) for o in out} for out in outputs]
-        extra: dict[str, Any] = {}
+        extra: dict[str, Any] = {"batch_size": best, "seconds_by_batch_size": by_batch}
     else:
         pipe.padding = PaddingStats()  # count only the measured run, not the warm-up
         start = time.perf_counter()
@@ -97,6 +112,49 @@ def run_variant(name: str, model: str, data: Path, threads: int, batch_size: int
     }
 
 
+def run_stream(name: str, model: str, data: Path, threads: int, batch_size: int, n_docs: int) -> dict:
+    """Stream ``n_docs`` documents (the data's sentences, cycled) through ``nlp.pipe``, sampling RSS."""
+    import itertools
+
+    import spacy
+    import torch
+
+    torch.set_num_threads(threads)
+    nlp = spacy.blank("en")
+    nlp.add_pipe("distilner", config={"model": model, "num_threads": threads, **VARIANTS[name]})
+    sentences = [" ".join(s) for s in _sentences(data)]
+    texts = itertools.islice(itertools.cycle(sentences), n_docs)
+    every = max(1, n_docs // STREAM_SAMPLES)
+    samples, n_words, start = [], 0, time.perf_counter()
+    for i, doc in enumerate(nlp.pipe(texts, batch_size=batch_size), 1):
+        n_words += len(doc)
+        if i % every == 0 or i == n_docs:
+            samples.append({"docs": i, "rss_mb": _rss_mb()})
+    seconds = time.perf_counter() - start
+    half = samples[len(samples) // 2]["rss_mb"]
+    return {
+        "variant": name,
+        "docs": n_docs,
+        "words": n_words,
+        "words_per_s": n_words / seconds,
+        "rss_samples": samples,
+        "rss_growth_second_half_mb": samples[-1]["rss_mb"] - half,
+    }
+
+
+def _sentences(data: Path) -> list[list[str]]:
+    """Word lists of the sentences of a CoNLL file (blank-line separated, ``-DOCSTART-`` skipped)."""
+    out, words = [], []
+    for line in data.read_text(encoding="utf8").splitlines() + [""]:
+        fields = line.split()
+        if fields and fields[0] != "-DOCSTART-":
+            words.append(fields[0])
+        elif words:
+            out.append(words)
+            words = []
+    return out
+
+
 def _scaling(nlp: Any, texts: list[str]) -> list[dict]:
     """Words/s for single documents of growing length (CoNLL text concatenated)."""
     words = " ".join(texts).split(" ")
@@ -115,8 +173,8 @@ def plot(results: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    ok = [r for r in results if "words_per_s" in r]
-    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
+    ok = [r for r in results if "words_per_s" in r and "rss_samples" not in r]
+    fig, (a, b, c) = plt.subplots(1, 3, figsize=(16, 4))
     a.bar([r["variant"] for r in ok], [r["words_per_s"] for r in ok], color="tab:blue")
     for i, r in enumerate(ok):
         a.text(i, r["words_per_s"], f"F1 {r['f1']:.3f}", ha="center", va="bottom", fontsize=8)
@@ -130,6 +188,13 @@ def plot(results: list[dict], path: Path) -> None:
         b.set_xlabel("document length (words)")
         b.set_ylabel("words / s")
         b.set_title("torch fp32: one document of growing length")
+    stream = next((r for r in results if "rss_samples" in r), None)
+    if stream:
+        c.plot([x["docs"] for x in stream["rss_samples"]], [x["rss_mb"] for x in stream["rss_samples"]], marker=".")
+        c.set_ylim(bottom=0)
+        c.set_xlabel("documents streamed through nlp.pipe")
+        c.set_ylabel("resident memory (MB)")
+        c.set_title(f"{stream['variant']}: memory while streaming")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -144,18 +209,25 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--limit", type=int, default=0, help="only the first N documents (0: all)")
     parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--stream", type=int, default=10000, help="documents for the memory run (0: skip)")
+    parser.add_argument("--stream-variant", default="onnx_int8", choices=[v for v in VARIANTS if v != "hf_pipeline"])
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)  # run one variant, print JSON
+    parser.add_argument("--one-stream", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        result = run_variant(args.one, args.model, args.data, args.threads, args.batch_size, args.limit)
-        print(json.dumps(result))
+        run = run_stream if args.one_stream else run_variant
+        n = args.stream if args.one_stream else args.limit
+        print(json.dumps(run(args.one, args.model, args.data, args.threads, args.batch_size, n)))
         return
     args.out.mkdir(parents=True, exist_ok=True)
+    jobs = [(name, ["--limit", str(args.limit)]) for name in args.variants.split(",")]
+    if args.stream:
+        jobs.append((args.stream_variant, ["--one-stream", "--stream", str(args.stream)]))
     results = []
-    for name in args.variants.split(","):
+    for name, extra in jobs:
         cmd = [sys.executable, "-m", "spacy_distilner.bench", "--one", name, "--model", args.model,
                "--data", str(args.data), "--threads", str(args.threads),
-               "--batch-size", str(args.batch_size), "--limit", str(args.limit)]
+               "--batch-size", str(args.batch_size), *extra]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode == 0:
             results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
@@ -164,7 +236,7 @@ def main() -> None:
         print(json.dumps(results[-1]), flush=True)
     base = next((r["words_per_s"] for r in results if r["variant"] == "hf_pipeline" and "words_per_s" in r), None)
     for r in results:
-        if base and "words_per_s" in r:
+        if base and "words_per_s" in r and "rss_samples" not in r:
             r["speedup_vs_hf"] = r["words_per_s"] / base
     (args.out / "bench.json").write_text(json.dumps(results, indent=2))
     plot(results, args.out / "bench.png")

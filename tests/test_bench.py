@@ -1,0 +1,51 @@
+"""The benchmark runs end to end on a tiny model: JSON with every variant, the stream run, a plot."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+CONLL = """-DOCSTART- -X- -X- O
+
+John NNP B-NP B-PER
+Smith NNP I-NP I-PER
+visited VBD B-VP O
+Paris NNP B-NP B-LOC
+. . O O
+
+Apple NNP B-NP B-ORG
+said VBD B-VP O
+today NN B-NP O
+. . O O
+
+-DOCSTART- -X- -X- O
+
+Mary NNP B-NP B-PER
+was VBD B-VP O
+in IN B-PP O
+London NNP B-NP B-LOC
+. . O O
+"""
+
+
+def test_bench_writes_json_and_plot(iob_dir: Path, tmp_path: Path) -> None:
+    data = tmp_path / "valid.txt"
+    data.write_text(CONLL, encoding="utf8")
+    out = tmp_path / "bench"
+    cmd = [sys.executable, "-m", "spacy_distilner.bench", "--model", str(iob_dir), "--data", str(data),
+           "--out", str(out), "--threads", "1", "--variants", "hf_pipeline,torch_fp32",
+           "--stream", "40", "--stream-variant", "torch_fp32"]
+    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    results = json.loads((out / "bench.json").read_text())
+    by_name = {(r["variant"], "rss_samples" in r): r for r in results}
+    assert not [r for r in results if "error" in r], results
+    hf = by_name[("hf_pipeline", False)]
+    assert hf["speedup_vs_hf"] == 1.0 and hf["batch_size"] in (1, 8, 32)
+    fp32 = by_name[("torch_fp32", False)]
+    assert fp32["words"] == 14 and 0.0 <= fp32["f1"] <= 1.0
+    assert 0.0 <= fp32["padding"]["padding_waste"] <= 0.05
+    stream = by_name[("torch_fp32", True)]
+    assert stream["docs"] == 40 and stream["rss_samples"][-1]["docs"] == 40
+    assert (out / "bench.png").stat().st_size > 0
