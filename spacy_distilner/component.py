@@ -34,6 +34,8 @@ from .windows import Window, check_window, make_windows
 MODEL_DIR = "model"
 ADAPTER_DIR = "adapter"  # under MODEL_DIR when trained with LoRA: the adapter and head alone
 SETTINGS = "distilner.json"  # stored beside the weights: temperature, window length and stride
+#: Model settings stored in ``SETTINGS`` (``languages``: what the model was trained on, if known).
+SETTINGS_KEYS = ("temperature", "max_length", "stride", "languages")
 PRECISIONS = {"torch": ("fp32", "bf16"), "onnx": ("fp32", "int8", "fp16")}
 
 
@@ -106,6 +108,7 @@ def make_distilner(
     return DistilNER(
         nlp.vocab,
         name=name,
+        lang=nlp.lang,
         model_name=model,
         backend=backend,
         precision=precision,
@@ -174,6 +177,7 @@ class DistilNER(TrainablePipe):
         vocab: Vocab,
         *,
         name: str = "distilner",
+        lang: Optional[str] = None,
         model_name: str = "default",
         backend: str = "torch",
         precision: str = "fp32",
@@ -238,7 +242,9 @@ class DistilNER(TrainablePipe):
             "lora_dropout": lora_dropout,
             "lora_ffn": lora_ffn,
             "temperature": 1.0,
+            "languages": None,
         }
+        self.lang = lang
         self.scorer = scorer
         self.padding = PaddingStats()
         self._hf_model: Any = None
@@ -257,6 +263,14 @@ class DistilNER(TrainablePipe):
                 self.cfg[key] = settings.get(key)
         self._set_model(hf_model, tokenizer, path)
         self.cfg["temperature"] = float(settings.get("temperature", 1.0))
+        self.cfg["languages"] = settings.get("languages")
+        self._check_language()
+
+    def _check_language(self) -> None:
+        """Warn (once per component) when the pipeline's language is not one the model was trained on."""
+        languages = self.cfg["languages"]
+        if languages and self.lang and self.lang not in languages:
+            warnings.warn(Errors.W002.format(model=self.model_name, languages=", ".join(languages), lang=self.lang))
 
     def _set_model(self, hf_model: Any, tokenizer: Any, model_dir: Optional[Path] = None) -> None:
         """Adopt a transformers (or peft-wrapped) model and tokenizer; validate the tag set and window settings.
@@ -429,7 +443,7 @@ class DistilNER(TrainablePipe):
             hf_model = merge(hf_model)
         hf_model.save_pretrained(str(path), safe_serialization=True)
         self._tokenizer.save_pretrained(str(path))
-        srsly.write_json(path / SETTINGS, {k: self.cfg[k] for k in ("temperature", "max_length", "stride")})
+        srsly.write_json(path / SETTINGS, {k: self.cfg[k] for k in SETTINGS_KEYS})
         if self.cfg["backend"] == "onnx":  # the graph in use, so that loading does not export again
             from .backends.onnx import ONNX_FILES, OnnxBackend
 
@@ -522,6 +536,7 @@ class DistilNER(TrainablePipe):
             nlp.meta["distilner_parameters"] = report
         self._set_model(hf_model, load_tokenizer(path))
         self.cfg["temperature"] = 1.0
+        self.cfg["languages"] = [nlp.lang] if nlp is not None else None
 
     def update(
         self,

@@ -52,3 +52,7 @@ class Errors(metaclass=_WithCodes):
     D019 = "Training needs backend='torch' (got '{backend}'): train with torch, then export or load with backend='onnx'."
     D020 = "label_pieces='all' needs the IOB2 tag scheme (tag_scheme='iob2')."
     W001 = "precision='bf16' needs native bf16 kernels (AVX512-BF16 or AMX), which this CPU lacks: running fp32."
+    W002 = (
+        "The distilner model '{model}' was trained on text in: {languages}; this pipeline's language is "
+        "'{lang}'. Expect fewer and less accurate entities; use a model trained for '{lang}' or a multilingual one."
+    )

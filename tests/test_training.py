@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import spacy
+import srsly
 from spacy.tokens import DocBin
 from spacy.training import Example
 
@@ -115,3 +116,9 @@ def test_spacy_train_end_to_end(encoder_dir: Path, tmp_path: Path) -> None:
     assert best.get_pipe("distilner").labels == ("LOC", "ORG", "PER")
     doc = best("Mary said the company Google is in Paris .")
     assert [e.label_ for e in doc.ents] == ["PER", "ORG", "LOC"]
+    model_dir = tmp_path / "out" / "model-best" / "distilner" / "model"
+    assert srsly.read_json(model_dir / "distilner.json")["languages"] == ["en"]
+    french = spacy.blank("fr")
+    french.add_pipe("distilner", config={"model": str(model_dir)})
+    with pytest.warns(UserWarning, match="W002|language is 'fr'"):
+        french("Marie est à Paris .")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import spacy
 
+from ..component import SETTINGS_KEYS
 from ..loading import KNOWN_MODELS
 
 
@@ -24,7 +25,7 @@ def ship(pipeline_dir: Path, target: Path = KNOWN_MODELS["default"], card: Path 
     model = pipe.hf_model.to(torch.float16)
     model.save_pretrained(str(target), safe_serialization=True, max_shard_size="50MB")
     pipe.hf_tokenizer.save_pretrained(str(target))
-    settings = {k: pipe.cfg[k] for k in ("temperature", "max_length", "stride")}
+    settings = {k: pipe.cfg[k] for k in SETTINGS_KEYS}
     (target / "distilner.json").write_text(json.dumps(settings, indent=2))
     if card is not None:
         shutil.copy(card, target / "MODEL_CARD.md")
