@@ -81,13 +81,19 @@ def test_reduced_precision_agrees(iob_dir: Path, variants: dict[str, Path], prec
     assert 0.0 < result["max_abs_diff"] < max_diff
 
 
-def test_int8_per_channel_only(iob_dir: Path, tmp_path: Path) -> None:
-    """Only the requested variant is written; an fp32 graph already in the directory is kept."""
+@pytest.mark.parametrize(
+    "recipe,fp32_matmuls",
+    [(export.Int8Recipe(weights="s8"), 0), (export.Int8Recipe(weights="u8", exclude=("ffn/lin2",)), 2)],
+)
+def test_int8_recipes(iob_dir: Path, tmp_path: Path, recipe: export.Int8Recipe, fp32_matmuls: int) -> None:
+    """Only the requested variant is written (an fp32 graph already there is kept); excluded MatMuls stay fp32."""
     (tmp_path / "model.onnx").write_bytes(b"kept")
-    path = export.export_variants(iob_dir, tmp_path, ("int8",), per_channel=True)["int8"]
+    path = export.export_variants(iob_dir, tmp_path, ("int8",), int8=recipe)["int8"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx", "model_int8.onnx"]
     assert (tmp_path / "model.onnx").read_bytes() == b"kept"
     assert "QAttention" in export.fused_ops(path)
+    graph = onnx.load(str(path)).graph
+    assert sum(n.op_type == "MatMul" and "lin2" in n.name for n in graph.node) == fp32_matmuls  # tiny model: 2 layers
     result = export.validate(path, load_classifier(iob_dir), load_tokenizer(iob_dir), TEXTS)
     assert result["argmax_agreement"] >= 0.9
 

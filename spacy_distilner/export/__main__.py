@@ -23,7 +23,7 @@ import typer
 from ..backends.onnx import ONNX_FILES
 from ..errors import Errors
 from ..loading import load_classifier, load_tokenizer
-from .onnx import export_variants, fused_ops, validate
+from .onnx import Int8Recipe, export_variants, fused_ops, validate
 
 #: fp32 ONNX logits must be this close to PyTorch for the export to pass.
 FP32_MAX_DIFF = 1e-3
@@ -62,12 +62,17 @@ def main(
     texts: Optional[Path] = typer.Option(None, help="UTF-8 file, one validation text per line (default: built-in)."),
     opset: int = typer.Option(17, help="ONNX opset."),
     per_channel: bool = typer.Option(True, help="Per-channel int8 weight scales (per-tensor loses accuracy)."),
+    int8_weights: str = typer.Option("u8", help="int8 weight type: u8 (u8u8 kernels, 8-bit) or s8 (u8s8, 7-bit)."),
+    int8_exclude: list[str] = typer.Option([], help="Keep MatMuls whose name contains this in fp32 (repeat)."),
     report: str = typer.Option("validation.json", help="File name of the validation report in OUT_DIR."),
 ) -> None:
     """Export, optimize, quantize and validate; writes OUT_DIR/validation.json (exit 1 if fp32 fails)."""
     unknown = sorted(set(precision) - set(ONNX_FILES))
     if unknown:
         raise typer.BadParameter(Errors.D009.format(what="precision", value=unknown[0], options=", ".join(ONNX_FILES)))
+    if int8_weights not in ("u8", "s8"):
+        raise typer.BadParameter(Errors.D009.format(what="int8 weights", value=int8_weights, options="u8, s8"))
+    recipe = Int8Recipe(weights=int8_weights, per_channel=per_channel, exclude=tuple(int8_exclude))  # type: ignore[arg-type]
     model_dir = _model_dir_of(src)
     hf_model, tokenizer = load_classifier(model_dir), load_tokenizer(model_dir)
     sample = [t for t in texts.read_text(encoding="utf8").splitlines() if t.strip()] if texts else list(TEXTS)
@@ -75,7 +80,7 @@ def main(
     if out_dir.resolve() != model_dir.resolve():
         shutil.copytree(model_dir, out_dir, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.onnx"))
     start = time.perf_counter()
-    paths = export_variants(hf_model, out_dir, precision, opset, per_channel)
+    paths = export_variants(hf_model, out_dir, precision, opset, recipe)
     typer.echo(f"exported {', '.join(paths)} in {time.perf_counter() - start:.1f}s")
     variants = {}
     for name, path in paths.items():
@@ -89,7 +94,8 @@ def main(
         "source": str(src),
         "model_dir": str(model_dir),
         "opset": opset,
-        "per_channel": per_channel,
+        "int8_recipe": {"weights": recipe.weights, "per_channel": per_channel, "reduce_range": recipe.reduce_range,
+                        "exclude": list(recipe.exclude)},
         "versions": {"onnxruntime": onnxruntime.__version__, "torch": torch.__version__},
         "fp32_max_abs_diff_threshold": FP32_MAX_DIFF,
         "passed": passed,

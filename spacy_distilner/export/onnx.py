@@ -12,8 +12,9 @@ import os
 import tempfile
 import warnings
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Iterable, Literal, Optional, Sequence
 
 import numpy as np
 
@@ -88,14 +89,34 @@ def optimize(src: str | Path, dst: str | Path, num_heads: int, hidden_size: int)
     return fused
 
 
-#: int8 recipe. Per-tensor scales without reduced range broke the CoNLL model on an AVX2 CPU
-#: (argmax agreement with fp32 0.70-0.77 on two sentences, F1 0.02); per-channel scales with
-#: 7-bit weights (no u8s8 saturation without VNNI) gave 0.977 agreement.
-INT8_PER_CHANNEL = True
-INT8_REDUCE_RANGE = True
+@dataclass(frozen=True)
+class Int8Recipe:
+    """How dynamic int8 quantization treats the weights.
+
+    ``weights="s8"`` runs u8s8 kernels, which on CPUs without VNNI (``vpmaddubsw``) saturate
+    unless weights use 7 bits (``reduce_range``); ``"u8"`` runs u8u8 kernels with full 8-bit
+    asymmetric weights and no saturation. ``exclude``: substrings of MatMul node names kept in
+    fp32 (e.g. ``"ffn/lin2"``, whose post-GELU inputs carry the largest outliers).
+    Per-tensor scales broke the CoNLL model on an AVX2 CPU (F1 0.02); per-channel is the default.
+    """
+
+    weights: Literal["s8", "u8"] = "u8"
+    per_channel: bool = True
+    exclude: tuple[str, ...] = ()
+
+    @property
+    def reduce_range(self) -> bool:
+        return self.weights == "s8"
 
 
-def quantize_dynamic_int8(src: str | Path, dst: str | Path, per_channel: bool = INT8_PER_CHANNEL) -> Path:
+def _matmuls(src: str | Path, patterns: Sequence[str]) -> list[str]:
+    import onnx
+
+    graph = onnx.load(str(src), load_external_data=False).graph
+    return [n.name for n in graph.node if n.op_type in ("MatMul", "Attention") and any(p in n.name for p in patterns)]
+
+
+def quantize_dynamic_int8(src: str | Path, dst: str | Path, recipe: Int8Recipe = Int8Recipe()) -> Path:
     """Dynamic quantization: int8 weights, activations quantized at run time (CPU)."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -103,9 +124,10 @@ def quantize_dynamic_int8(src: str | Path, dst: str | Path, per_channel: bool = 
     quantize_dynamic(
         str(src),
         str(dst),
-        weight_type=QuantType.QInt8,
-        per_channel=per_channel,
-        reduce_range=INT8_REDUCE_RANGE,
+        weight_type=QuantType.QUInt8 if recipe.weights == "u8" else QuantType.QInt8,
+        per_channel=recipe.per_channel,
+        reduce_range=recipe.reduce_range,
+        nodes_to_exclude=_matmuls(src, recipe.exclude) if recipe.exclude else None,
         # ONNX shape inference cannot type the outputs of fused contrib ops (Attention, …)
         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
     )
@@ -128,7 +150,7 @@ def export_variants(
     out_dir: str | Path,
     precisions: Sequence[str] = ("fp32",),
     opset: int = 17,
-    per_channel: bool = INT8_PER_CHANNEL,
+    int8: Int8Recipe = Int8Recipe(),
 ) -> dict[str, Path]:
     """Write ``model.onnx`` / ``model_int8.onnx`` / ``model_fp16.onnx`` for ``precisions`` into ``out_dir``."""
     out_dir = Path(out_dir)
@@ -139,7 +161,7 @@ def export_variants(
         if "fp32" in precisions:
             paths["fp32"] = fp32
         if "int8" in precisions:
-            paths["int8"] = quantize_dynamic_int8(fp32, out_dir / ONNX_FILES["int8"], per_channel)
+            paths["int8"] = quantize_dynamic_int8(fp32, out_dir / ONNX_FILES["int8"], int8)
         if "fp16" in precisions:
             paths["fp16"] = convert_fp16(fp32, out_dir / ONNX_FILES["fp16"])
     return paths
@@ -157,7 +179,7 @@ def _fingerprint(hf_model: Any, precision: str, opset: int) -> str:
     import onnxruntime
     import torch
 
-    recipe = f"{precision}|{opset}|{INT8_PER_CHANNEL}|{INT8_REDUCE_RANGE}|{torch.__version__}|{onnxruntime.__version__}"
+    recipe = f"{precision}|{opset}|{Int8Recipe()}|{torch.__version__}|{onnxruntime.__version__}"
     digest = hashlib.sha256(recipe.encode())
     digest.update(hf_model.config.to_json_string().encode())
     for name, tensor in hf_model.state_dict().items():
