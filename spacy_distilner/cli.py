@@ -13,7 +13,6 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Iterable, Iterator, NoReturn, Optional, Union
 
-import spacy
 import typer
 from spacy.language import Language
 from spacy.tokens import Doc
@@ -21,7 +20,7 @@ from tqdm import tqdm
 from wasabi import Printer
 
 from .component import PRECISIONS, DistilNER
-from .io import InputError, Record, pipe_records, read_records, render_html, write_docs
+from .io import InputError, Record, load_pipeline, pipe_records, read_records, render_html, write_docs
 
 HELP = "Tag entities with distilner: annotate texts to JSONL or DocBin, render them as HTML."
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=HELP)
@@ -122,26 +121,16 @@ def _check_paths(input_path: str, output_path: str) -> None:
 
 
 def _load(model: Optional[str], pipeline: Optional[Path], lang: str, **settings: Any) -> tuple[Language, DistilNER]:
-    """distilner on ``model`` in a blank ``lang`` pipeline, or a saved pipeline; given settings override the config."""
-    if model is not None and pipeline is not None:
-        _fail("Use --model or --pipeline, not both.")
-    given = {key: val.value if isinstance(val, Enum) else val for key, val in settings.items() if val is not None}
+    """``load_pipeline`` with the CLI's enum values; a bad model or pipeline exits with code 1."""
     try:
-        if pipeline is None:
-            nlp = spacy.blank(lang)
-            name = nlp.add_pipe("distilner", config={"model": model or "default", **given}).name
-        else:
-            components = spacy.util.load_config(pipeline / "config.cfg")["components"]
-            name = next((n for n, c in components.items() if c.get("factory") == "distilner"), None)
-            if name is None:
-                _fail(f"No distilner component in the pipeline {pipeline}.")
-            nlp = spacy.load(pipeline, config={"components": {name: given}})
-        pipe = nlp.get_pipe(name)
-        assert isinstance(pipe, DistilNER)
-        _ = pipe.hf_model  # load now, so that a bad model fails before any input is read
+        return load_pipeline(model, pipeline, lang, **_plain(settings))
     except (OSError, ValueError) as err:
         _fail(str(err))
-    return nlp, pipe
+
+
+def _plain(settings: dict[str, Any]) -> dict[str, Any]:
+    """Option values with the enums replaced by their strings."""
+    return {key: val.value if isinstance(val, Enum) else val for key, val in settings.items()}
 
 
 def _records(items: Iterable[Union[Record, InputError]], on_error: OnError, stats: _Stats) -> Iterator[Record]:

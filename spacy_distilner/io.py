@@ -4,6 +4,7 @@ Readers yield ``(text, meta)`` records, or an ``InputError`` for each line (or f
 cannot be read, so nothing is lost silently and the caller decides whether to skip or stop.
 Files are opened in binary and decoded line by line: one bad line never stops the stream.
 Writers take Docs (the record's meta rides along in ``doc.user_data["meta"]``).
+``load_pipeline`` builds the pipeline that every annotation path (CLI, Ray actors) runs.
 """
 
 from __future__ import annotations
@@ -16,10 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Iterable, Iterator, Literal, Optional, Sequence, Union
 
+import spacy
 from spacy import displacy
 from spacy.displacy.render import DEFAULT_ENTITY_COLOR, DEFAULT_LABEL_COLORS
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin
+
+from .component import DistilNER
 
 InputFormat = Literal["auto", "text", "jsonl"]
 Record = tuple[str, Any]  # (text, meta)
@@ -103,7 +107,7 @@ def read_dir(path: Path) -> Iterator[Union[Record, InputError]]:
 
 def _sniff(source: str, lines: Iterator[bytes]) -> tuple[InputFormat, Iterator[bytes]]:
     """The format from the suffix (.jsonl/.ndjson, .txt), else JSONL when the first line starts with '{'."""
-    suffix = "" if source == "-" else Path(source).suffix.lower()
+    suffix = Path(source).suffix.lower()
     if suffix in JSONL_SUFFIXES:
         return "jsonl", lines
     if suffix == ".txt":
@@ -121,15 +125,54 @@ def read_records(
         yield from read_dir(Path(source))
         return
     opened = contextlib.nullcontext(sys.stdin.buffer) if source == "-" else open(source, "rb")
-    name = "<stdin>" if source == "-" else source
     with opened as stream:
-        lines: Iterator[bytes] = iter(stream)
-        if fmt == "auto":
-            fmt, lines = _sniff(source, lines)
-        if fmt == "jsonl":
-            yield from read_jsonl(lines, name, text_field, meta_field)
-        else:
-            yield from read_text(lines, name)
+        yield from read_stream(stream, "<stdin>" if source == "-" else source, fmt, text_field, meta_field)
+
+
+def read_stream(
+    lines: Iterable[bytes],
+    source: str,
+    fmt: InputFormat = "auto",
+    text_field: str = "text",
+    meta_field: str = "meta",
+) -> Iterator[Union[Record, InputError]]:
+    """Records from the lines of a text or JSONL stream named ``source`` (``auto``: by its suffix or first line)."""
+    lines = iter(lines)
+    if fmt == "auto":
+        fmt, lines = _sniff(source, lines)
+    if fmt == "jsonl":
+        yield from read_jsonl(lines, source, text_field, meta_field)
+    else:
+        yield from read_text(lines, source)
+
+
+def check_source(model: Optional[str], pipeline: Optional[Union[str, Path]]) -> None:
+    """A pipeline is built from a model or loaded from a directory, not both."""
+    if model is not None and pipeline is not None:
+        raise ValueError("Use --model or --pipeline, not both.")
+
+
+def load_pipeline(
+    model: Optional[str] = None, pipeline: Optional[Union[str, Path]] = None, lang: str = "en", **settings: Any
+) -> tuple[Language, DistilNER]:
+    """distilner on ``model`` in a blank ``lang`` pipeline, or a saved ``pipeline``; settings other than None
+    override the component's config. The model is loaded now, so that a bad one fails before any input is read.
+    """
+    check_source(model, pipeline)
+    given = {key: val for key, val in settings.items() if val is not None}
+    if pipeline is None:
+        nlp = spacy.blank(lang)
+        name = nlp.add_pipe("distilner", config={"model": model or "default", **given}).name
+    else:
+        components = spacy.util.load_config(Path(pipeline) / "config.cfg")["components"]
+        name = next((n for n, c in components.items() if c.get("factory") == "distilner"), None)
+        if name is None:
+            raise ValueError(f"No distilner component in the pipeline {pipeline}.")
+        nlp = spacy.load(pipeline, config={"components": {name: given}})
+    pipe = nlp.get_pipe(name)
+    assert isinstance(pipe, DistilNER)
+    _ = pipe.hf_model
+    return nlp, pipe
 
 
 def pipe_records(
