@@ -38,6 +38,18 @@ class Format(str, Enum):
     jsonl = "jsonl"
 
 
+class RayFormat(str, Enum):
+    auto = "auto"
+    text = "text"
+    jsonl = "jsonl"
+    parquet = "parquet"
+
+
+class OutputFormat(str, Enum):
+    json = "json"
+    parquet = "parquet"
+
+
 # the component's choices; which precision each backend supports is checked when it is built
 BackendName = Enum("BackendName", {name: name for name in PRECISIONS}, type=str)  # type: ignore[misc]
 Precision = Enum(  # type: ignore[misc]
@@ -101,14 +113,18 @@ class _Stats:
     words: int = 0
     skipped: int = 0
     start: float = field(default_factory=time.perf_counter)
+    elapsed: Optional[float] = None  # wall seconds of a finished run; else the time since ``start``
+
+    def seconds(self) -> float:
+        return max(time.perf_counter() - self.start if self.elapsed is None else self.elapsed, 1e-9)
 
     def words_per_s(self) -> float:
-        return self.words / max(time.perf_counter() - self.start, 1e-9)
+        return self.words / self.seconds()
 
     def summary(self) -> str:
         return (
-            f"{self.docs} docs, {self.entities} entities, {self.skipped} skipped, "
-            f"{self.words_per_s():,.0f} words/s"
+            f"{self.docs} docs, {self.entities} entities, {self.skipped} skipped in {self.seconds():.1f} s: "
+            f"{self.docs / self.seconds():,.1f} docs/s, {self.words_per_s():,.0f} words/s"
         )
 
 
@@ -192,6 +208,88 @@ def annotate(
     docs = _tracked(pipe_records(nlp, records, batch_size=batch_size, n_process=n_process), stats)
     write_docs(docs, output_path, pipe.tag_labels if token_scores else None)
     _say(msg.good(f"Annotated {stats.summary()}"))
+
+
+@app.command("ray-annotate")
+def ray_annotate(
+    input_path: Annotated[
+        str,
+        typer.Argument(
+            help="Text (one doc per line), JSONL or Parquet: a file or a directory, local or any URI Ray Data reads "
+            "(s3://, gs://, ...).",
+            metavar="INPUT",
+            show_default=False,
+        ),
+    ],
+    output_dir: Annotated[
+        str,
+        typer.Argument(
+            help="New directory for the JSON-lines (or Parquet) files.", metavar="OUTPUT_DIR", show_default=False
+        ),
+    ],
+    model: ModelOpt = None,
+    pipeline: PipelineOpt = None,
+    lang: LangOpt = "en",
+    backend: BackendOpt = None,
+    precision: PrecisionOpt = None,
+    threshold: ThresholdOpt = None,
+    batch_size: BatchSizeOpt = 64,
+    actors: Annotated[int, typer.Option("--actors", "-a", min=1, help="Actors, each with its own pipeline.")] = 1,
+    cpus_per_actor: Annotated[
+        float, typer.Option("--cpus-per-actor", min=0.0, help="CPUs reserved per actor; its threads (at least 1).")
+    ] = 1.0,
+    address: Annotated[
+        Optional[str],
+        typer.Option("--address", help="Ray cluster, e.g. ray://host:10001 (default: $RAY_ADDRESS, else a local one)."),
+    ] = None,
+    on_error: OnErrorOpt = OnError.skip,
+    fmt: Annotated[
+        RayFormat, typer.Option("--format", "-f", help="Input format; auto: .parquet is Parquet, else as annotate.")
+    ] = RayFormat.auto,
+    text_field: TextFieldOpt = "text",
+    meta_field: MetaFieldOpt = "meta",
+    output_format: Annotated[
+        OutputFormat, typer.Option("--output-format", help="JSON lines (annotate's records) or Parquet.")
+    ] = OutputFormat.json,
+    token_scores: Annotated[bool, typer.Option("--token-scores", help="Add per-token tag probabilities.")] = False,
+) -> None:
+    """Tag entities with a pool of Ray actors; write annotate's records (text, meta, entities) as several files."""
+    try:
+        from .distributed import annotate_ray
+    except ImportError as err:
+        _fail(f"ray-annotate needs the 'ray' extra ({err}): pip install 'spacy-distilner[ray]'")
+    if "://" not in input_path and not Path(input_path).exists():
+        _fail(f"Input not found: {input_path}")
+    if "://" not in output_dir and Path(output_dir).exists():
+        _fail(f"Output directory exists already: {output_dir} (Ray writes several files to a new one)")
+    runtime = _plain({"backend": backend, "precision": precision, "threshold": threshold})
+    try:
+        run = annotate_ray(
+            input_path,
+            output_dir,
+            model=model,
+            pipeline=None if pipeline is None else str(pipeline),
+            lang=lang,
+            input_format=fmt.value,
+            text_field=text_field,
+            meta_field=meta_field,
+            output_format=output_format.value,
+            batch_size=batch_size,
+            num_actors=actors,
+            cpus_per_actor=cpus_per_actor,
+            on_error=on_error.value,
+            token_scores=token_scores,
+            ray_address=address,
+            **runtime,
+        )
+    except Exception as err:  # Ray re-raises what its tasks raised as ``cause``, what its actors raised in a traceback
+        _fail(f"ray-annotate failed: {getattr(err, 'cause', None) or err}")
+    for reason in run.skipped:
+        _say(msg.warn(f"Skipped {reason}"))
+    stats = _Stats(run.docs, run.entities, run.words, len(run.skipped), elapsed=run.seconds)
+    tagging = run.words / max(run.tagging_seconds, 1e-9)
+    _say(msg.good(f"Annotated {stats.summary()} with {actors} actor(s) into {output_dir}"))
+    _say(f"Tagging alone (first batch taken to last batch done): {run.tagging_seconds:.1f} s, {tagging:,.0f} words/s")
 
 
 @app.command()

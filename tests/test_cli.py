@@ -46,7 +46,7 @@ def _ents(nlp: Language, text: str) -> list[dict]:
 
 
 def test_help() -> None:
-    for command in ((), ("annotate",), ("render",)):
+    for command in ((), ("annotate",), ("render",), ("ray-annotate",)):
         result = _run(*command, "--help")
         assert result.exit_code == 0 and "Usage" in result.stdout
 
