@@ -15,9 +15,10 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Literal, Optional, Sequence, Union
+from typing import Any, Iterable, Iterator, Literal, Optional, Sequence, Union, cast
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import ray
 from ray.data.datasource import FileBasedDatasource
 
@@ -89,34 +90,37 @@ def _rows(items: Iterable[Union[Record, InputError]], on_error: OnError, tally: 
     return pa.table({"text": pa.array(texts, pa.string()), "meta": pa.array(metas, pa.string())})
 
 
-class _RecordFiles(FileBasedDatasource):
-    """Text or JSONL files, read by the readers of ``annotate``: one ``text`` / ``meta`` row per record.
+def _table_records(table: pa.Table, path: str, text_field: str, meta_field: str) -> Iterator[Union[Record, InputError]]:
+    """Parquet rows: the ``text_field`` column and, if there is one, the ``meta_field`` column."""
+    if text_field not in table.column_names:
+        raise ValueError(f"No column '{text_field}' in {path} (columns: {', '.join(table.column_names)})")
+    metas = table[meta_field].to_pylist() if meta_field in table.column_names else itertools.repeat(None)
+    for n, (text, meta) in enumerate(zip(table[text_field].to_pylist(), metas)):
+        yield (text, meta) if isinstance(text, str) else InputError(path, None, f"row {n}: no string '{text_field}'")
 
-    Ray Data splits each file's block of rows, so that one file feeds several actors.
+
+class _RecordFiles(FileBasedDatasource):
+    """Text, JSONL or Parquet files, one ``text`` / ``meta`` row per record; text and JSONL by ``annotate``'s readers.
+
+    Ray Data splits each file's blocks of rows, so that one file feeds several actors.
     """
 
     def __init__(
-        self, paths: str, fmt: InputFormat, text_field: str, meta_field: str, on_error: OnError, tally: Any
+        self, paths: str, fmt: RayInputFormat, text_field: str, meta_field: str, on_error: OnError, tally: Any
     ) -> None:
         super().__init__(paths)
-        self.reader = {"fmt": fmt, "text_field": text_field, "meta_field": meta_field}
+        self.fmt = fmt
+        self.fields = {"text_field": text_field, "meta_field": meta_field}
         self.on_error = on_error
         self.tally = tally
 
     def _read_stream(self, f: pa.NativeFile, path: str) -> Iterator[pa.Table]:
-        yield _rows(read_stream(io.BytesIO(f.readall()), path, **self.reader), self.on_error, self.tally)
-
-
-def _read_table(batch: pa.Table, text_field: str, meta_field: str, on_error: OnError, tally: Any) -> pa.Table:
-    """Parquet rows -> records: the ``text_field`` column and, if there is one, the ``meta_field`` column."""
-    if text_field not in batch.column_names:
-        raise ValueError(f"No column '{text_field}' in the Parquet input (columns: {', '.join(batch.column_names)})")
-    metas = batch[meta_field].to_pylist() if meta_field in batch.column_names else itertools.repeat(None)
-    items = (
-        (text, meta) if isinstance(text, str) else InputError(path, None, f"no string field '{text_field}'")
-        for text, meta, path in zip(batch[text_field].to_pylist(), metas, batch["path"].to_pylist())
-    )
-    return _rows(items, on_error, tally)
+        data = f.readall()
+        if self.fmt == "parquet" or (self.fmt == "auto" and path.endswith(".parquet")):
+            records = _table_records(pq.read_table(pa.BufferReader(data)), path, **self.fields)
+        else:
+            records = read_stream(io.BytesIO(data), path, cast(InputFormat, self.fmt), **self.fields)
+        yield _rows(records, self.on_error, self.tally)
 
 
 def _arrow_types(tag_labels: Optional[Sequence[str]]) -> dict[str, Optional[pa.DataType]]:
@@ -190,13 +194,8 @@ def annotate_ray(
         ray.init(address=ray_address)
     tally = _Tally.remote()  # type: ignore[attr-defined]
     start = time.perf_counter()
-    if input_format == "parquet" or (input_format == "auto" and input_path.endswith(".parquet")):
-        rows = ray.data.read_parquet(_absolute(input_path), include_paths=True, num_cpus=IO_CPUS)
-        kwargs = {"text_field": text_field, "meta_field": meta_field, "on_error": on_error, "tally": tally}
-        ds = rows.map_batches(_read_table, batch_format="pyarrow", num_cpus=IO_CPUS, fn_kwargs=kwargs)
-    else:
-        files = _RecordFiles(_absolute(input_path), input_format, text_field, meta_field, on_error, tally)
-        ds = ray.data.read_datasource(files, num_cpus=IO_CPUS)
+    files = _RecordFiles(_absolute(input_path), input_format, text_field, meta_field, on_error, tally)
+    ds = ray.data.read_datasource(files, num_cpus=IO_CPUS)
     load = {
         "model": _absolute(model) if model is not None and Path(model).is_dir() else model,
         "pipeline": None if pipeline is None else _absolute(pipeline),

@@ -141,6 +141,24 @@ def test_two_actors_cli_parquet(
     assert "docs/s" in summary and "words/s" in summary and "with 2 actor(s)" in summary
 
 
+def test_parquet_input(ray_local: ModuleType, pipeline_dir: Path, local_records: list[dict], tmp_path: Path) -> None:
+    """Parquet rows (a null text is skipped) give the records of the same texts and metas."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from spacy_distilner.distributed import annotate_ray
+
+    texts = [r["text"] for r in local_records[:4]]
+    metas = [r["meta"] for r in local_records[:4]]
+    pq.write_table(
+        pa.table({"text": texts[:2] + [None] + texts[2:], "meta": metas[:2] + [None] + metas[2:]}),
+        tmp_path / "in.parquet",
+    )
+    run = annotate_ray(str(tmp_path / "in.parquet"), str(tmp_path / "out"), pipeline=str(pipeline_dir))
+    _assert_same(_json_dir(tmp_path / "out"), local_records[:4])
+    assert len(run.skipped) == 1 and run.skipped[0].endswith("in.parquet: row 2: no string 'text'")
+
+
 def test_fail_on_bad_line(ray_local: ModuleType, pipeline_dir: Path, input_file: Path, tmp_path: Path) -> None:
     args = ["ray-annotate", str(input_file), str(tmp_path / "out"), "--pipeline", str(pipeline_dir)]
     result = CliRunner().invoke(app, [*args, "--on-error", "fail"])
