@@ -1,4 +1,5 @@
-"""The ``distilner`` command line (also ``python -m spacy_distilner``): annotate, render, serve, evaluate, export-onnx.
+"""The ``distilner`` command line (also ``python -m spacy_distilner``): annotate, ray-annotate, render, serve, evaluate,
+export-onnx.
 
 Messages, warnings and the summary go to stderr, so ``-`` can stream JSONL to stdout.
 """

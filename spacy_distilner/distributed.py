@@ -4,7 +4,9 @@ Each actor loads the pipeline once and tags its batches with ``nlp.pipe``. Its r
 of ``distilner annotate`` (``io.doc_to_json``: text, meta, entities, and tokens with ``token_scores``),
 written as JSON lines or Parquet, several files to a directory, in no particular order. Text and JSONL
 files go through the readers of ``annotate``, so the meta (``{"line": n}`` for text) and the handling
-of bad lines are the same; the meta is what ties an output row to its input.
+of bad lines are the same; the meta is what ties an output row to its input. The output meta is an
+Arrow value, so JSONL metas should share one shape: the objects of a batch get the union of their keys
+(missing ones null), and a batch that mixes objects with other values fails.
 """
 
 from __future__ import annotations
