@@ -73,6 +73,7 @@ class TokenScores:
         "lora_alpha": 16,
         "lora_dropout": 0.1,
         "lora_ffn": False,
+        "freeze_embeddings": False,
         "scorer": {"@scorers": "spacy.ner_scorer.v1"},
     },
     default_score_weights={"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None},
@@ -102,6 +103,7 @@ def make_distilner(
     lora_alpha: int,
     lora_dropout: float,
     lora_ffn: bool,
+    freeze_embeddings: bool,
     scorer: Optional[Callable],
 ) -> "DistilNER":
     """Build the component; the model is loaded on first use (or by ``from_disk``)."""
@@ -131,6 +133,7 @@ def make_distilner(
         lora_alpha=lora_alpha,
         lora_dropout=lora_dropout,
         lora_ffn=lora_ffn,
+        freeze_embeddings=freeze_embeddings,
         scorer=scorer,
     )
 
@@ -200,6 +203,7 @@ class DistilNER(TrainablePipe):
         lora_alpha: int = 16,
         lora_dropout: float = 0.1,
         lora_ffn: bool = False,
+        freeze_embeddings: bool = False,
         scorer: Optional[Callable] = None,
     ) -> None:
         _check_choice("backend", backend, ("torch", "onnx"))
@@ -241,6 +245,7 @@ class DistilNER(TrainablePipe):
             "lora_alpha": lora_alpha,
             "lora_dropout": lora_dropout,
             "lora_ffn": lora_ffn,
+            "freeze_embeddings": freeze_embeddings,
             "temperature": 1.0,
             "languages": None,
         }
@@ -527,6 +532,8 @@ class DistilNER(TrainablePipe):
                 dropout=self.cfg["lora_dropout"],
                 ffn=self.cfg["lora_ffn"],
             )
+        if self.cfg["freeze_embeddings"]:  # e.g. a 250k-piece multilingual vocabulary: kept as pretrained
+            hf_model.get_input_embeddings().weight.requires_grad_(False)
         report = trainable_report(hf_model)
         mode = f"LoRA r={self.cfg['lora_r']}" if self.cfg["lora_r"] > 0 else "Full fine-tuning"
         msg.info(
