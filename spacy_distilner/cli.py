@@ -363,12 +363,13 @@ def evaluate(
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the scores as JSON here.")] = None,
     batch_size: BatchSizeOpt = 32,
     gold_tokens: Annotated[bool, typer.Option("--gold-tokens", help="Give the gold words instead of tokenizing the text.")] = False,
+    ignore_label: Annotated[list[str], typer.Option("--ignore-label", help="Drop predictions of this label before scoring (repeat).")] = [],
 ) -> None:
     """P/R/F per entity type and a token confusion table on gold data."""
     from .training.evaluate import evaluate as run_evaluation, read_gold, write
 
     nlp, _ = _load(model, pipeline, lang)
-    write(run_evaluation(nlp, read_gold(data, nlp, fmt), batch_size, gold_tokens), output)
+    write(run_evaluation(nlp, read_gold(data, nlp, fmt), batch_size, gold_tokens, ignore_label), output)
 
 
 def _register_export() -> None:
