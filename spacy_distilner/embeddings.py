@@ -55,7 +55,8 @@ def ship_without_embeddings(model: Any, tokenizer: Any, target: Path, source: st
     state = model.state_dict()
     embeddings = state[WORD_EMBEDDINGS].float().numpy()
     expected, source_tokenizer = SOURCES[source]()
-    if embeddings.shape != expected.shape or digest(embeddings) != digest(expected):
+    checksum = digest(embeddings)
+    if embeddings.shape != expected.shape or checksum != digest(expected):
         raise ValueError(Errors.D021.format(path=target, source=source, problem="the model's embeddings differ"))
     target.mkdir(parents=True, exist_ok=True)
     rest = {k: v.to(dtype).contiguous() for k, v in state.items() if k != WORD_EMBEDDINGS}
@@ -63,7 +64,7 @@ def ship_without_embeddings(model: Any, tokenizer: Any, target: Path, source: st
     model.config.save_pretrained(str(target))
     if source_tokenizer.get_vocab() != tokenizer.get_vocab():
         tokenizer.save_pretrained(str(target))
-    manifest = {"source": source, "tensor": WORD_EMBEDDINGS, "shape": list(embeddings.shape), "sha256": digest(embeddings)}
+    manifest = {"source": source, "tensor": WORD_EMBEDDINGS, "shape": list(embeddings.shape), "sha256": checksum}
     (target / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
 
 
