@@ -139,7 +139,7 @@ def run_stream(name: str, model: str, data: Path, threads: int, batch_size: int,
     torch.set_num_threads(threads)
     nlp = spacy.blank("en")
     nlp.add_pipe("distilner", config={"model": model, "num_threads": threads, **VARIANTS[name]})
-    sentences = [" ".join(s) for s in _sentences(data)]
+    sentences = [sent.text for doc in _gold_docs(data, nlp.vocab, 0) for sent in doc.sents]
     texts = itertools.islice(itertools.cycle(sentences), n_docs)
     every = max(1, n_docs // STREAM_SAMPLES)
     samples, n_words, start = [], 0, time.perf_counter()
@@ -157,19 +157,6 @@ def run_stream(name: str, model: str, data: Path, threads: int, batch_size: int,
         "rss_samples": samples,
         "rss_growth_second_half_mb": samples[-1]["rss_mb"] - half,
     }
-
-
-def _sentences(data: Path) -> list[list[str]]:
-    """Word lists of the sentences of a CoNLL file (blank-line separated, ``-DOCSTART-`` skipped)."""
-    out, words = [], []
-    for line in data.read_text(encoding="utf8").splitlines() + [""]:
-        fields = line.split()
-        if fields and fields[0] != "-DOCSTART-":
-            words.append(fields[0])
-        elif words:
-            out.append(words)
-            words = []
-    return out
 
 
 def _scaling(nlp: Any, texts: list[str]) -> list[dict]:
