@@ -36,6 +36,17 @@ HF_BATCH_SIZES = (1, 8, 32)
 STREAM_SAMPLES = 20
 
 
+def variant_config(name: str) -> dict:
+    """Component config of ``VARIANT`` or ``VARIANT:MAX_LENGTH:OVERLAP`` (another inference window)."""
+    base, *window = name.split(":")
+    if base not in VARIANTS or len(window) not in (0, 2):
+        raise ValueError(f"unknown variant {name!r}: one of {', '.join(VARIANTS)}, optionally :MAX_LENGTH:OVERLAP")
+    config = dict(VARIANTS[base])
+    if window:
+        config.update(max_length=int(window[0]), stride=int(window[1]))
+    return config
+
+
 def _gold_docs(data: Path, vocab: Any, limit: int) -> list:
     from .training.corpus import conll_to_docs
 
@@ -80,7 +91,7 @@ def run_variant(name: str, model: str, data: Path, threads: int, batch_size: int
 
     torch.set_num_threads(threads)
     nlp = spacy.blank("en")
-    config = {"model": model, "num_threads": threads, **VARIANTS.get(name, {})}
+    config = {"model": model, "num_threads": threads, **variant_config(name)}
     pipe = nlp.add_pipe("distilner", config=config)
     golds = _gold_docs(data, nlp.vocab, limit)
     texts = [g.text for g in golds]
@@ -107,14 +118,17 @@ def run_variant(name: str, model: str, data: Path, threads: int, batch_size: int
         best = min(by_batch, key=by_batch.get)
         seconds = by_batch[best]
         pred = [{(int(o["start"]), int(o["end"]), o["entity_group"]) for o in out} for out in outputs]
-        extra: dict[str, Any] = {"batch_size": best, "seconds_by_batch_size": by_batch}
+        extra: dict[str, Any] = {"batch_size": best, "seconds_by_batch_size": by_batch,
+                                 "max_length": hf.tokenizer.model_max_length}  # the pipeline's own window
     else:
         pipe.padding = PaddingStats()  # count only the measured run, not the warm-up
         start = time.perf_counter()
         docs = list(nlp.pipe(texts, batch_size=batch_size))
         seconds = time.perf_counter() - start
         pred = [{(e.start_char, e.end_char, e.label_) for e in d.ents} for d in docs]
-        extra = {"padding": pipe.padding.as_dict(), "scaling": _scaling(nlp, texts)} if name == "torch_fp32" else {}
+        extra = {"padding": pipe.padding.as_dict()}
+        if name == "torch_fp32":
+            extra["scaling"] = _scaling(nlp, texts)
     return {
         "variant": name,
         "words": n_words,
@@ -124,6 +138,8 @@ def run_variant(name: str, model: str, data: Path, threads: int, batch_size: int
         "peak_rss_mb": _peak_rss_mb(),
         "load_peak_rss_mb": load_peak,
         "threads": threads,
+        "max_length": pipe.max_length,
+        "stride": pipe.stride,
         **pipe.backend_info,
         **extra,
     }
@@ -138,7 +154,7 @@ def run_stream(name: str, model: str, data: Path, threads: int, batch_size: int,
 
     torch.set_num_threads(threads)
     nlp = spacy.blank("en")
-    nlp.add_pipe("distilner", config={"model": model, "num_threads": threads, **VARIANTS[name]})
+    nlp.add_pipe("distilner", config={"model": model, "num_threads": threads, **variant_config(name)})
     sentences = [sent.text for doc in _gold_docs(data, nlp.vocab, 0) for sent in doc.sents]
     texts = itertools.islice(itertools.cycle(sentences), n_docs)
     every = max(1, n_docs // STREAM_SAMPLES)
@@ -212,7 +228,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--limit", type=int, default=0, help="only the first N documents (0: all)")
-    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated; NAME:MAX_LENGTH:OVERLAP sets the window")
     parser.add_argument("--stream", type=int, default=10000, help="documents for the memory run (0: skip)")
     parser.add_argument("--stream-variant", default="onnx_int8", choices=[v for v in VARIANTS if v != "hf_pipeline"])
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)  # run one variant, print JSON

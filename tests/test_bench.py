@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 CONLL = """-DOCSTART- -X- -X- O
 
 John NNP B-NP B-PER
@@ -35,7 +37,7 @@ def test_bench_writes_json_and_plot(iob_dir: Path, tmp_path: Path) -> None:
     data.write_text(CONLL, encoding="utf8")
     out = tmp_path / "bench"
     cmd = [sys.executable, "-m", "spacy_distilner.bench", "--model", str(iob_dir), "--data", str(data),
-           "--out", str(out), "--threads", "1", "--variants", "hf_pipeline,torch_fp32",
+           "--out", str(out), "--threads", "1", "--variants", "hf_pipeline,torch_fp32,torch_fp32:16:4",
            "--stream", "40", "--stream-variant", "torch_fp32"]
     subprocess.run(cmd, check=True, capture_output=True, text=True)
     results = json.loads((out / "bench.json").read_text())
@@ -46,6 +48,18 @@ def test_bench_writes_json_and_plot(iob_dir: Path, tmp_path: Path) -> None:
     fp32 = by_name[("torch_fp32", False)]
     assert fp32["words"] == 14 and 0.0 <= fp32["f1"] <= 1.0
     assert 0.0 <= fp32["padding"]["padding_waste"] <= 0.05
+    short = by_name[("torch_fp32:16:4", False)]  # 16-piece windows: more windows over the same words
+    assert short["max_length"] == 16 and short["padding"]["windows"] > fp32["padding"]["windows"]
     stream = by_name[("torch_fp32", True)]
     assert stream["docs"] == 40 and stream["rss_samples"][-1]["docs"] == 40
     assert (out / "bench.png").stat().st_size > 0
+
+
+def test_variant_config() -> None:
+    from spacy_distilner.bench import variant_config
+
+    assert variant_config("onnx_int8") == {"backend": "onnx", "precision": "int8"}
+    assert variant_config("torch_fp32:512:64") == {"backend": "torch", "precision": "fp32", "max_length": 512, "stride": 64}
+    for bad in ("tensorrt", "torch_fp32:512"):
+        with pytest.raises(ValueError, match="unknown variant"):
+            variant_config(bad)

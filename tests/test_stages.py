@@ -24,12 +24,22 @@ def test_windows_own_every_piece_once(n: int, size: int, data) -> None:
         assert w.length <= size
         owned[w.keep_start : w.keep_end] += 1
     assert (owned == 1).all()
+    if n > size:  # the fewest windows that keep the overlap, all of one length
+        assert len(windows) == -(-(n - stride) // (size - stride))
+        assert len({w.length for w in windows}) == 1
+        assert all(a.end - b.start >= stride for a, b in zip(windows, windows[1:]))
 
 
 def test_windows_centre_wins() -> None:
     first, second = make_windows(0, 20, 10, 4)[:2]
-    assert (first.start, first.end, second.start, second.end) == (0, 10, 6, 16)
-    assert first.keep_end == second.keep_start == 8  # middle of the 4-piece overlap [6, 10)
+    assert (first.start, first.end, second.start, second.end) == (0, 10, 5, 15)
+    assert first.keep_end == second.keep_start == 7  # middle of the 5-piece overlap [5, 10)
+
+
+def test_windows_are_balanced() -> None:
+    """A text just over the window length is split into two short windows, not two full ones."""
+    windows = make_windows(0, 300, 254, 64)
+    assert [(w.start, w.end) for w in windows] == [(0, 182), (118, 300)]
 
 
 @pytest.mark.parametrize("size,stride", [(10, 10), (10, -1), (0, 0)])
