@@ -95,7 +95,7 @@ def test_table_collects_scores_parameters_time_and_memory(tmp_path: Path) -> Non
         best.mkdir(parents=True)
         best.joinpath("config.cfg").write_text(
             f'[paths]\nencoder = "enc/{name}"\n\n[components]\n\n[components.distilner]\n'
-            f"model = ${{paths.encoder}}\nlora_r = {lora_r}\n"
+            f"model = ${{paths.encoder}}\nlora_r = {lora_r}\n\n[training]\nmax_steps = {2 * trainable}\n"
         )
         meta = {
             "performance": {"ents_p": 0.5, "ents_r": 0.25, "ents_f": 1 / 3, "ents_per_type": {}},
@@ -109,6 +109,6 @@ def test_table_collects_scores_parameters_time_and_memory(tmp_path: Path) -> Non
         ("enc/full", "full", 100), ("enc/lora", "LoRA r=16", 7)
     ]
     markdown = (tmp_path / "table.md").read_text()
-    assert "| lora | `enc/lora` | LoRA r=16 | 0.500 | 0.250 | **0.333** | 7 (7.00%) | 1.5 min | 1,234 MB |" in markdown
+    assert "| lora | `enc/lora` | LoRA r=16 | 14 | 0.500 | 0.250 | **0.333** | 7 (7.00%) | 1.5 min | 1,234 MB |" in markdown
     assert "full: `--training.max_steps 2`" in markdown
     assert json.loads((tmp_path / "table.json").read_text()) == rows

@@ -55,7 +55,8 @@ def collect(out_dir: Path, training_dir: Path, name: str) -> dict:
 
     best = training_dir / name / "model-best"
     meta = json.loads((best / "meta.json").read_text())
-    component = load_config(best / "config.cfg", interpolate=True)["components"]["distilner"]
+    config = load_config(best / "config.cfg", interpolate=True)
+    component = config["components"]["distilner"]
     run_record = json.loads((out_dir / f"{name}{RUN_SUFFIX}").read_text())
     perf = meta["performance"]
     params = meta.get("distilner_parameters", {})
@@ -63,6 +64,7 @@ def collect(out_dir: Path, training_dir: Path, name: str) -> dict:
         "run": name,
         "start": str(component["model"]),
         "method": f"LoRA r={component['lora_r']}" if component["lora_r"] else "full",
+        "steps": config.get("training", {}).get("max_steps"),
         "dev_p": perf["ents_p"],
         "dev_r": perf["ents_r"],
         "dev_f": perf["ents_f"],
@@ -78,15 +80,15 @@ def collect(out_dir: Path, training_dir: Path, name: str) -> dict:
 def markdown(rows: Sequence[dict]) -> str:
     """The rows as a markdown table."""
     lines = [
-        "| run | start from | method | dev P | dev R | dev F1 | trainable params | wall time | peak RSS |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| run | start from | method | steps | dev P | dev R | dev F1 | trainable params | wall time | peak RSS |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for row in rows:
         trainable = (
             f"{row['trainable']:,} ({row['trainable'] / row['total']:.2%})" if row["trainable"] is not None else "?"
         )
         lines.append(
-            f"| {row['run']} | `{row['start']}` | {row['method']} | {row['dev_p']:.3f} | {row['dev_r']:.3f} | "
+            f"| {row['run']} | `{row['start']}` | {row['method']} | {row['steps'] or '?'} | {row['dev_p']:.3f} | {row['dev_r']:.3f} | "
             f"**{row['dev_f']:.3f}** | {trainable} | {row['wall_s'] / 60:.1f} min | {row['peak_rss_mb']:,.0f} MB |"
         )
     lines += [f"\n{row['run']}: `{row['config_overrides']}`" for row in rows if row["config_overrides"]]
