@@ -5,16 +5,20 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
+import pytest
 import spacy
 
 from tiny import make_tiny_model
 
 
-def test_packaged_model_installs_and_loads(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend,precision", [("torch", "fp32"), ("onnx", "int8")])
+def test_packaged_model_installs_and_loads(tmp_path: Path, backend: str, precision: str) -> None:
     nlp = spacy.blank("en")
-    nlp.add_pipe("distilner", config={"model": str(make_tiny_model(tmp_path / "m"))})
+    config = {"model": str(make_tiny_model(tmp_path / "m")), "backend": backend, "precision": precision}
+    nlp.add_pipe("distilner", config=config)
     expected = [(e.start_char, e.end_char, e.label_) for e in nlp("John Smith went to Paris.").ents]
     nlp.meta.update({"name": "distilner_tiny", "version": "0.0.1"})
     nlp.to_disk(tmp_path / "pipe")
@@ -25,6 +29,9 @@ def test_packaged_model_installs_and_loads(tmp_path: Path) -> None:
         check=True, capture_output=True, timeout=300,
     )
     wheel = next((tmp_path / "out").rglob("*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    assert any(n.endswith("distilner/model/model.safetensors") for n in names)
+    assert any(n.endswith("model_int8.onnx") for n in names) == (backend == "onnx")  # exported once, shipped
     meta = json.loads(next((tmp_path / "out").rglob("meta.json")).read_text())
     assert any(r.startswith("spacy-distilner") for r in meta["requirements"])
     subprocess.run(
@@ -32,9 +39,12 @@ def test_packaged_model_installs_and_loads(tmp_path: Path) -> None:
         check=True, capture_output=True, timeout=300,
     )
     code = (
-        "import json, spacy; nlp = spacy.load('en_distilner_tiny'); "
-        "print(json.dumps([(e.start_char, e.end_char, e.label_) for e in nlp('John Smith went to Paris.').ents]))"
+        "import json, spacy; nlp = spacy.load('en_distilner_tiny'); pipe = nlp.get_pipe('distilner'); "
+        "ents = [(e.start_char, e.end_char, e.label_) for e in nlp('John Smith went to Paris.').ents]; "
+        "print(json.dumps([pipe.cfg['backend'], pipe.backend_info['precision'], ents]))"
     )
     env = {"PYTHONPATH": str(tmp_path / "site"), "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, env=env, timeout=300)
-    assert [tuple(e) for e in json.loads(out.stdout.strip().splitlines()[-1])] == expected
+    used_backend, used_precision, ents = json.loads(out.stdout.strip().splitlines()[-1])
+    assert (used_backend, used_precision) == (backend, precision)
+    assert [tuple(e) for e in ents] == expected
