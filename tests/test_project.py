@@ -17,7 +17,7 @@ from spacy_distilner.training.runlog import run, table
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW_COMMANDS = {
-    "all": ["train", "calibrate", "evaluate", "export-onnx", "quantize", "bench", "package"],
+    "all": ["train", "train-continue", "calibrate", "evaluate", "export-onnx", "quantize", "bench", "package"],
     "wnut": ["wnut-full-shipped", "wnut-lora-shipped", "wnut-full-bare", "wnut-lora-bare", "wnut-table"],
     "custom": ["custom-corpus", "custom-train", "custom-evaluate", "custom-export", "custom-package"],
 }
@@ -45,6 +45,18 @@ def test_commands_declare_their_files(project: dict) -> None:
     for workflow, steps in WORKFLOW_COMMANDS.items():
         assert set(steps) <= set(project["workflows"][workflow])
     assert all(step in commands for steps in project["workflows"].values() for step in steps)
+
+
+def test_workflows_chain_their_files(project: dict) -> None:
+    """Each training/ or metrics/ file a workflow step needs is made by an earlier step of that workflow."""
+    commands = {c["name"]: c for c in project["commands"]}
+    for workflow in ("all", "wnut", "custom"):
+        made: set[str] = set()
+        for step in project["workflows"][workflow]:
+            for dep in commands[step].get("deps", []):
+                if dep.startswith(("training/", "metrics/")):
+                    assert dep in made, (workflow, step, dep)
+            made.update(commands[step]["outputs"])
 
 
 def test_vars_reach_the_custom_commands(tmp_path: Path) -> None:
