@@ -300,6 +300,7 @@ class DistilNER(TrainablePipe):
         if self.cfg["num_threads"]:
             torch.set_num_threads(int(self.cfg["num_threads"]))
         self._hf_model, self._tokenizer = hf_model, tokenizer
+        device = None
         if self.cfg["backend"] == "onnx":
             self._backend = self._onnx_backend(hf_model, model_dir)
         else:
@@ -309,7 +310,14 @@ class DistilNER(TrainablePipe):
                 warnings.warn(Errors.W001)
                 precision = "fp32"  # autocast without native bf16 kernels is slower and no more accurate
             self._backend = TorchBackend(hf_model, device=device, precision=precision)
-        self.model = PyTorchWrapper_v2(hf_model, convert_inputs=_torch_inputs, convert_outputs=_torch_outputs)
+        # thinc's shim would otherwise move the model to thinc's default device (the CPU unless
+        # `--gpu-id` is given): training runs where the backend runs
+        self.model = PyTorchWrapper_v2(
+            hf_model,
+            convert_inputs=_torch_inputs,
+            convert_outputs=_torch_outputs,
+            device=torch.device(device) if device else None,
+        )
 
     def _onnx_backend(self, hf_model: Any, model_dir: Optional[Path]) -> Backend:
         """The ONNX file for ``precision`` stored in ``model_dir``, else one exported (once) into the cache."""
