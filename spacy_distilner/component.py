@@ -22,7 +22,7 @@ from .align import Pooling, align, pool, token_bounds
 from .annotate import EntsMode, write_entities
 from .backends import Backend, resolve_device
 from .batching import Batch, PaddingStats, build_batches
-from .decode import TagSet, decode, span_confidence
+from .decode import Decoding, TagSet, decode, span_confidence, tag_path
 from .errors import Errors
 from .extensions import install_extensions
 from .loading import init_head_rows, load_classifier, load_for_training, load_tokenizer, resolve_model_path
@@ -59,6 +59,7 @@ class TokenScores:
         "stride": None,
         "max_batch_tokens": 8192,
         "pooling": "first",
+        "decoding": "viterbi",
         "threshold": 0.0,
         "store_probs": True,
         "ents_mode": "overwrite",
@@ -89,6 +90,7 @@ def make_distilner(
     stride: Optional[int],
     max_batch_tokens: int,
     pooling: Pooling,
+    decoding: Decoding,
     threshold: float,
     store_probs: bool,
     ents_mode: EntsMode,
@@ -119,6 +121,7 @@ def make_distilner(
         stride=stride,
         max_batch_tokens=max_batch_tokens,
         pooling=pooling,
+        decoding=decoding,
         threshold=threshold,
         store_probs=store_probs,
         ents_mode=ents_mode,
@@ -189,6 +192,7 @@ class DistilNER(TrainablePipe):
         stride: Optional[int] = None,
         max_batch_tokens: int = 8192,
         pooling: Pooling = "first",
+        decoding: Decoding = "viterbi",
         threshold: float = 0.0,
         store_probs: bool = True,
         ents_mode: EntsMode = "overwrite",
@@ -212,6 +216,7 @@ class DistilNER(TrainablePipe):
             options = ", ".join(PRECISIONS[backend])
             raise ValueError(Errors.D018.format(precision=precision, backend=backend, options=options))
         _check_choice("pooling", pooling, ("first", "average", "max"))
+        _check_choice("decoding", decoding, ("viterbi", "greedy"))
         _check_choice("ents_mode", ents_mode, ("overwrite", "keep", "spans"))
         _check_choice("tag_scheme", tag_scheme, ("iob2", "bilou"))
         _check_choice("label_pieces", label_pieces, ("first", "all"))
@@ -231,6 +236,7 @@ class DistilNER(TrainablePipe):
             "stride": stride,
             "max_batch_tokens": max_batch_tokens,
             "pooling": pooling,
+            "decoding": decoding,
             "threshold": threshold,
             "store_probs": store_probs,
             "ents_mode": ents_mode,
@@ -433,7 +439,7 @@ class DistilNER(TrainablePipe):
         """Decode tags, filter by ``threshold`` and write entities (and arrays if ``store_probs``)."""
         threshold = self.cfg["threshold"]
         for doc, score in zip(docs, scores):
-            tag_ids = score.probs.argmax(axis=-1) if len(doc) else np.zeros(0, dtype=np.int64)
+            tag_ids = tag_path(score.logits, self.tagset, self.cfg["decoding"])
             spans = []
             for start, end, label in decode(tag_ids, self.tagset):
                 conf = span_confidence(score.probs, tag_ids, start, end)

@@ -12,12 +12,19 @@ contain hyphens (``B-creative-work``). Repair rules, the same for every scheme:
   ``O`` closes it before the token.
 
 So every predicted non-``O`` tag ends up inside exactly one entity.
+
+``tag_path`` picks the tags: per-token argmax (``greedy``), or the most probable
+sequence that needs no repair (``viterbi``: the argmax path under the scheme's
+transition rules — ``I-X`` only after ``B-X``/``I-X``; in BILOU/IOBES also ``B-X``/``I-X``
+only before ``I-X``/``L-X``, and no open entity at the end). When the argmax path is
+already valid it is the Viterbi path too, so only invalid documents pay for the search.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from functools import cached_property
+from typing import Literal, Mapping, Sequence
 
 import numpy as np
 
@@ -26,6 +33,25 @@ from .errors import Errors
 BEGIN = frozenset("BUS")
 INSIDE = frozenset("ILE")
 END = frozenset("LUES")
+OPEN = frozenset("BI")  # in BILOU/IOBES, an entity is still open after these
+
+Decoding = Literal["viterbi", "greedy"]
+
+
+@dataclass(frozen=True)
+class Transitions:
+    """Which tag may follow which (``allowed[prev, cur]``), start a Doc, or end it."""
+
+    allowed: np.ndarray  # (n_tags, n_tags) bool
+    start: np.ndarray  # (n_tags,) bool
+    end: np.ndarray  # (n_tags,) bool
+
+    def valid(self, tag_ids: np.ndarray) -> bool:
+        """Whether the path needs no repair."""
+        if len(tag_ids) == 0:
+            return True
+        ok = self.start[tag_ids[0]] and self.end[tag_ids[-1]]
+        return bool(ok and self.allowed[tag_ids[:-1], tag_ids[1:]].all())
 
 
 @dataclass(frozen=True)
@@ -55,6 +81,23 @@ class TagSet:
             raise ValueError(Errors.D006.format(tags=list(tags)))
         return cls(tags, tuple(prefixes), tuple(labels), tags.index("O"))
 
+    @cached_property
+    def transitions(self) -> Transitions:
+        """The scheme's rules: BILOU/IOBES when any ``L``/``U``/``E``/``S`` tag exists, else IOB2."""
+        closed = any(p in "LUES" for p in self.prefixes)
+        n = len(self.tags)
+        allowed = np.ones((n, n), dtype=bool)
+        for prev in range(n):
+            for cur in range(n):
+                cp, same = self.prefixes[cur], self.labels[prev] == self.labels[cur]
+                if closed and self.prefixes[prev] in OPEN:
+                    allowed[prev, cur] = cp in INSIDE and same
+                elif cp in INSIDE:
+                    allowed[prev, cur] = not closed and self.prefixes[prev] in OPEN and same
+        start = np.array([p not in INSIDE for p in self.prefixes])
+        end = np.array([not (closed and p in OPEN) for p in self.prefixes])
+        return Transitions(allowed, start, end)
+
     @property
     def entity_labels(self) -> tuple[str, ...]:
         """Entity labels in first-seen tag order."""
@@ -82,6 +125,45 @@ def decode(tag_ids: Sequence[int], tagset: TagSet) -> list[tuple[int, int, str]]
     if start >= 0:
         spans.append((start, len(tag_ids), label))
     return spans
+
+
+def tag_path(logits: np.ndarray, tagset: TagSet, decoding: Decoding = "viterbi") -> np.ndarray:
+    """Tag ids per token from ``(n_tokens, n_tags)`` logits (see the module docstring).
+
+    Rows of zero logits (tokens that no word piece covers, see ``align.pool``) are ``O``.
+    """
+    scores = log_softmax(logits)
+    blank = ~logits.any(axis=-1)
+    scores[blank] = -np.inf
+    scores[blank, tagset.o_index] = 0.0
+    greedy = scores.argmax(axis=-1)
+    rules = tagset.transitions
+    if decoding == "greedy" or rules.valid(greedy):
+        return greedy
+    return viterbi(scores, rules)
+
+
+def viterbi(scores: np.ndarray, rules: Transitions) -> np.ndarray:
+    """The path of highest total score that ``rules`` allow (``scores``: per-token log-probabilities)."""
+    n, n_tags = scores.shape
+    penalty = np.where(rules.allowed, 0.0, -np.inf)
+    cols = np.arange(n_tags)
+    back = np.zeros((n, n_tags), dtype=np.intp)
+    best = np.where(rules.start, scores[0], -np.inf)
+    for i in range(1, n):
+        cand = best[:, None] + penalty
+        back[i] = cand.argmax(axis=0)
+        best = cand[back[i], cols] + scores[i]
+    path = np.empty(n, dtype=np.intp)
+    path[-1] = np.where(rules.end, best, -np.inf).argmax()
+    for i in range(n - 1, 0, -1):
+        path[i - 1] = back[i, path[i]]
+    return path
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
 def entropy(probs: np.ndarray) -> np.ndarray:

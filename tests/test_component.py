@@ -46,10 +46,21 @@ def test_factory_entry_point() -> None:
     assert "distilner" in names
 
 
+def _entity_tags(length: int, label: str, bilou: bool) -> list[str]:
+    """The tags a valid path gives an entity of ``length`` tokens."""
+    if not bilou:
+        return [f"B-{label}"] + [f"I-{label}"] * (length - 1)
+    if length == 1:
+        return [f"U-{label}"]
+    return [f"B-{label}"] + [f"I-{label}"] * (length - 2) + [f"L-{label}"]
+
+
+@pytest.mark.parametrize("decoding", ["viterbi", "greedy"])
 @pytest.mark.parametrize("fixture,tags", [("iob_dir", IOB2), ("bilou_dir", BILOU)])
-def test_tags_and_scores(request: pytest.FixtureRequest, fixture: str, tags: tuple) -> None:
+def test_tags_and_scores(request: pytest.FixtureRequest, fixture: str, tags: tuple, decoding: str) -> None:
     nlp = spacy.blank("en")
-    pipe = nlp.add_pipe("distilner", config={"model": str(request.getfixturevalue(fixture))})
+    model = str(request.getfixturevalue(fixture))
+    pipe = nlp.add_pipe("distilner", config={"model": model, "decoding": decoding})
     assert pipe.labels == ()  # loaded on first use
     docs = list(nlp.pipe(TEXTS, batch_size=2))
     assert pipe.tag_labels == tags
@@ -59,7 +70,11 @@ def test_tags_and_scores(request: pytest.FixtureRequest, fixture: str, tags: tup
         _check_invariants(doc, len(tags))
         for ent in doc.ents:
             row = doc._.ner_probs[ent.start : ent.end]
-            assert ent._.confidence == pytest.approx(float(row.max(-1).mean()), rel=1e-5)
+            if decoding == "greedy":  # each token's own argmax
+                assert ent._.confidence == pytest.approx(float(row.max(-1).mean()), rel=1e-5)
+            else:  # the probability of the tag the valid path gives each token
+                ids = [tags.index(t) for t in _entity_tags(len(ent), ent.label_, "U-PER" in tags)]
+                assert ent._.confidence == pytest.approx(float(row[np.arange(len(ent)), ids].mean()), rel=1e-5)
 
 
 def test_confidence_and_entropy_match_probs(nlp: Language) -> None:

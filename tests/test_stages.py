@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from spacy_distilner.align import align, pool, softmax
 from spacy_distilner.batching import plan_batches
-from spacy_distilner.decode import TagSet, decode, entropy
+from spacy_distilner.decode import TagSet, decode, entropy, log_softmax, tag_path, viterbi
 from spacy_distilner.windows import make_windows
 from tiny import BILOU, IOB2
 
@@ -129,6 +129,68 @@ def test_decode_iob2_repairs(tags: str, expected: list) -> None:
 )
 def test_decode_bilou_repairs(tags: str, expected: list) -> None:
     assert decode(_ids(BIL, tags), BIL) == expected
+
+
+def _encode(spans: list, n: int, tagset: TagSet) -> list[int]:
+    """Tag ids of ``n`` tokens holding ``spans``, written the scheme's canonical way."""
+    bilou = "U" in tagset.prefixes
+    tags = ["O"] * n
+    for start, end, label in spans:
+        for i in range(start, end):
+            prefix = "B" if i == start else "I"
+            if bilou and i == end - 1:
+                prefix = "U" if i == start else "L"
+            tags[i] = f"{prefix}-{label}"
+    return [tagset.tags.index(t) for t in tags]
+
+
+SMALL_IOB = TagSet.from_id2label(dict(enumerate(("O", "B-A", "I-A", "B-B", "I-B"))))
+SMALL_BIL = TagSet.from_id2label(dict(enumerate(("O", "B-A", "I-A", "L-A", "U-A", "B-B", "I-B", "L-B", "U-B"))))
+
+
+@given(st.data())
+def test_viterbi_is_the_best_valid_path(data) -> None:
+    """Against brute force: no repair is needed on the Viterbi path, and no valid path scores higher."""
+    tagset = data.draw(st.sampled_from([SMALL_IOB, SMALL_BIL]))
+    n, n_tags = data.draw(st.integers(1, 4)), len(tagset.tags)
+    values = st.floats(-6, 6, allow_nan=False)
+    logits = np.array(data.draw(st.lists(st.lists(values, min_size=n_tags, max_size=n_tags), min_size=n, max_size=n)))
+    scores = log_softmax(logits)
+    path = list(viterbi(scores, tagset.transitions))
+    assert _encode(decode(path, tagset), n, tagset) == path  # valid: decoding changes nothing
+    grid = np.stack(np.meshgrid(*[np.arange(n_tags)] * n, indexing="ij"), -1).reshape(-1, n)
+    valid = [p for p in grid.tolist() if _encode(decode(p, tagset), n, tagset) == p]
+    best = max(scores[np.arange(n), p].sum() for p in valid)
+    assert scores[np.arange(n), path].sum() == pytest.approx(best, abs=1e-9)
+
+
+def test_tag_path_repairs_by_probability() -> None:
+    """Greedy B-PER O I-PER reads as two entities; Viterbi asks which reading is more probable."""
+    ids = {t: i for i, t in enumerate(IOB.tags)}
+    logits = np.full((3, len(IOB.tags)), -4.0)
+    logits[0, ids["B-PER"]] = 3.0
+    logits[1, ids["O"]], logits[1, ids["I-PER"]] = 1.0, 0.8  # O barely wins on its own
+    logits[2, ids["I-PER"]], logits[2, ids["B-PER"]] = 3.0, 2.0
+    greedy = tag_path(logits, IOB, "greedy")
+    assert decode(greedy, IOB) == [(0, 1, "PER"), (2, 3, "PER")]
+    assert decode(tag_path(logits, IOB), IOB) == [(0, 3, "PER")]
+    logits[1, ids["O"]] = 6.0  # now O is much more likely: the second token starts B-PER instead
+    assert decode(tag_path(logits, IOB), IOB) == [(0, 1, "PER"), (2, 3, "PER")]
+    assert list(tag_path(logits, IOB))[2] == ids["B-PER"]
+
+
+def test_tag_path_keeps_a_valid_argmax_and_blank_tokens_are_o() -> None:
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(6, len(BIL.tags))).astype(np.float32)
+    logits[:, BIL.o_index] = 5.0  # all O: valid
+    logits[2] = 0.0  # a token no piece covers
+    np.testing.assert_array_equal(tag_path(logits, BIL), np.full(6, BIL.o_index))
+    logits = np.zeros((2, len(BIL.tags)), dtype=np.float32)
+    logits[0, BIL.tags.index("B-PER")] = 9.0  # B- then a blank token: B- cannot stay open in BILOU,
+    logits[0, BIL.tags.index("U-PER")] = 4.0  # so the best valid reading is U-
+    assert decode(tag_path(logits, BIL), BIL) == [(0, 1, "PER")]
+    assert BIL.tags[tag_path(logits, BIL)[0]] == "U-PER"
+    assert tag_path(np.zeros((0, len(BIL.tags)), dtype=np.float32), BIL).shape == (0,)
 
 
 def test_tagset_labels_with_hyphens_and_errors() -> None:

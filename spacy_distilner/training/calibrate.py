@@ -1,8 +1,8 @@
 """Temperature scaling of entity confidence, fitted on a dev set, with ECE and a reliability diagram.
 
 ``span._.confidence`` is the mean probability of its tokens' predicted tags under
-``softmax(logits / T)``. Predicted entities do not depend on ``T`` (argmax is
-unchanged); their confidences do. We pick the ``T`` that minimises the log-loss of
+``softmax(logits / T)``. Predicted entities do not depend on ``T`` (tags are decoded
+from the logits at ``T = 1``); their confidences do. We pick the ``T`` that minimises the log-loss of
 "this predicted entity is exactly right" on the dev set, and report the expected
 calibration error (10 equal-width bins) before and after.
 """
@@ -19,7 +19,7 @@ import spacy
 from spacy.tokens import Doc, DocBin
 
 from ..align import softmax
-from ..decode import decode
+from ..decode import decode, tag_path
 
 
 @dataclass
@@ -37,7 +37,7 @@ def outcomes(
     conf, correct = [], []
     for token_logits, doc, gold in zip(logits, docs, golds):
         probs = softmax(token_logits / temperature)
-        tag_ids = probs.argmax(-1)
+        tag_ids = tag_path(token_logits, pipe.tagset, pipe.cfg["decoding"])
         truth = {(e.start_char, e.end_char, e.label_) for e in gold.ents}
         for start, end, label in decode(tag_ids, pipe.tagset):
             conf.append(float(probs[np.arange(start, end), tag_ids[start:end]].mean()))
