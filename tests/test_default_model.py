@@ -50,9 +50,9 @@ def test_conll_valid_f1(default_nlp, shared_data: Path) -> None:
     golds = list(conll_to_docs(shared_data / "conll2003" / "valid.txt", default_nlp.vocab, fmt="conll2003"))
     result = evaluate(default_nlp, golds, gold_tokens=True)
     print({k: result[k] for k in ("ents_p", "ents_r", "ents_f")})
-    # Regression floor for the shipped model, which measures 0.910 here; the project's
-    # target (issue 3: >= 0.92 in this test, 0.94 for the model) is not reached yet.
-    assert result["ents_f"] >= 0.90
+    # The shipped model measures 0.928 here (Viterbi decoding); issue 3 asks >= 0.92 in this test
+    # (and 0.94 of the model, not reached yet).
+    assert result["ents_f"] >= 0.92
 
 
 def test_english_model_warns_once_in_other_languages(default_nlp) -> None:
