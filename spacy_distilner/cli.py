@@ -364,11 +364,14 @@ def evaluate(
     batch_size: BatchSizeOpt = 32,
     gold_tokens: Annotated[bool, typer.Option("--gold-tokens", help="Give the gold words instead of tokenizing the text.")] = False,
     ignore_label: Annotated[list[str], typer.Option("--ignore-label", help="Drop predictions of this label before scoring (repeat).")] = [],
+    backend: BackendOpt = None,
+    precision: PrecisionOpt = None,
+    decoding: Annotated[Optional[str], typer.Option("--decoding", help="viterbi or greedy (default: the pipeline's).")] = None,
 ) -> None:
     """P/R/F per entity type and a token confusion table on gold data."""
     from .training.evaluate import evaluate as run_evaluation, read_gold, write
 
-    nlp, _ = _load(model, pipeline, lang)
+    nlp, _ = _load(model, pipeline, lang, backend=backend, precision=precision, decoding=decoding)
     write(run_evaluation(nlp, read_gold(data, nlp, fmt), batch_size, gold_tokens, ignore_label), output)
 
 

@@ -56,8 +56,13 @@ def pipeline(
     threshold: float = 0.0,
     batch_size: int = 32,
     lang: str = "en",
+    decoding: str = "greedy",
 ) -> DistilNERPipeline:
-    """Load ``model`` (a shipped name or a model directory) into a blank ``lang`` pipeline, ready to call."""
+    """Load ``model`` (a shipped name or a model directory) into a blank ``lang`` pipeline, ready to call.
+
+    ``decoding="greedy"`` (per-token argmax) gives transformers' output; ``"viterbi"`` the
+    component's default, the most probable valid tag sequence.
+    """
     nlp = spacy.blank(lang)
     config = {
         "model": model,
@@ -65,6 +70,7 @@ def pipeline(
         "backend": backend,
         "precision": precision,
         "threshold": threshold,
+        "decoding": decoding,
         "store_probs": False,
     }
     _ = nlp.add_pipe("distilner", config=config).hf_model  # load now: a bad model fails here, like transformers

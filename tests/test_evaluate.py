@@ -38,6 +38,11 @@ def test_evaluate_cli_writes_scores(iob_dir: Path, tmp_path: Path) -> None:
     assert "confusion" in result.output
     result = CliRunner().invoke(app, ["evaluate", str(tmp_path / "gold.spacy"), "--model", str(iob_dir), "--gold-tokens"])
     assert result.exit_code == 0, result.output
+    base = ["evaluate", str(tmp_path / "gold.spacy"), "--model", str(iob_dir)]
+    result = CliRunner().invoke(app, [*base, "--backend", "onnx", "--precision", "int8", "--decoding", "greedy"])
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(app, [*base, "--decoding", "beam"])
+    assert result.exit_code == 1 and "decoding" in result.output
 
 
 def test_gold_tokens_keep_the_gold_words(iob_dir: Path) -> None:
