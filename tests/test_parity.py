@@ -23,7 +23,8 @@ def test_entities_and_scores_match_hf_pipeline(tmp_path: Path, seed: int) -> Non
 
     model_dir = make_tiny_model(tmp_path / "m", IOB2, seed=seed, max_position_embeddings=128)
     nlp = spacy.blank("en")
-    pipe = nlp.add_pipe("distilner", config={"model": str(model_dir)})
+    # the HF pipeline takes each token's argmax: compare with greedy decoding
+    pipe = nlp.add_pipe("distilner", config={"model": str(model_dir), "decoding": "greedy"})
     hf = hf_pipeline(
         "token-classification",
         model=pipe.hf_model,
