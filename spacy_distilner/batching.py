@@ -22,12 +22,14 @@ class Batch:
 
 @dataclass
 class PaddingStats:
-    """Counts of real and padded positions seen by the model (special tokens count as real)."""
+    """Counts of real and padded positions seen by the model (special tokens count as real),
+    and the seconds spent in the backend's forward pass."""
 
     windows: int = 0
     batches: int = 0
     real_tokens: int = 0
     padded_tokens: int = 0
+    forward_seconds: float = 0.0
 
     @property
     def waste(self) -> float:
@@ -49,6 +51,7 @@ class PaddingStats:
             "real_tokens": self.real_tokens,
             "padded_tokens": self.padded_tokens,
             "padding_waste": self.waste,
+            "forward_seconds": self.forward_seconds,
         }
 
 

@@ -126,7 +126,9 @@ def run_variant(name: str, model: str, data: Path, threads: int, batch_size: int
         docs = list(nlp.pipe(texts, batch_size=batch_size))
         seconds = time.perf_counter() - start
         pred = [{(e.start_char, e.end_char, e.label_) for e in d.ents} for d in docs]
-        extra = {"padding": pipe.padding.as_dict()}
+        # everything but the forward pass (spaCy's tokenizer, pieces, windows, batching, alignment,
+        # decoding, attributes), relative to the forward pass
+        extra = {"padding": pipe.padding.as_dict(), "overhead_vs_forward": seconds / pipe.padding.forward_seconds - 1}
         if name == "torch_fp32":
             extra["scaling"] = _scaling(nlp, texts)
     return {

@@ -3,6 +3,7 @@
 
 import shutil
 import tempfile
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -429,7 +430,9 @@ class DistilNER(TrainablePipe):
         out = [np.zeros((len(p), n_tags), dtype=np.float32) for p in pieces]
         offset = len(self.prefix)
         for batch in self._batches(pieces, windows):
+            start = time.perf_counter()
             logits = self._backend.forward(batch.input_ids, batch.attention_mask)
+            self.padding.forward_seconds += time.perf_counter() - start
             for row, i in enumerate(batch.rows):
                 w = windows[i]
                 out[w.doc][w.owned] = logits[row, w.owned_in_row(offset)]

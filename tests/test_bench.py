@@ -48,6 +48,7 @@ def test_bench_writes_json_and_plot(iob_dir: Path, tmp_path: Path) -> None:
     fp32 = by_name[("torch_fp32", False)]
     assert fp32["words"] == 14 and 0.0 <= fp32["f1"] <= 1.0
     assert 0.0 <= fp32["padding"]["padding_waste"] <= 0.05
+    assert 0.0 < fp32["padding"]["forward_seconds"] < fp32["seconds"] and fp32["overhead_vs_forward"] > 0
     short = by_name[("torch_fp32:16:4", False)]  # 16-piece windows: more windows over the same words
     assert short["max_length"] == 16 and short["padding"]["windows"] > fp32["padding"]["windows"]
     stream = by_name[("torch_fp32", True)]
