@@ -3,7 +3,8 @@
 All variants use the same weights and the same thread count, on whole CoNLL-2003 documents,
 each in its own subprocess; peak RSS is measured over the timed run (after loading, any ONNX
 export and a warm-up, whose peak is reported apart). The Hugging Face baseline is timed at
-several batch sizes and its best is kept. A streaming run sends ``--stream`` documents
+several batch sizes and its best is kept. With ``--rounds N`` every variant runs N times,
+round-robin (so drift on a shared machine hits all alike), and words/s is the median. A streaming run sends ``--stream`` documents
 (the CoNLL sentences, cycled) through ``nlp.pipe`` and samples the resident memory.
 Writes ``bench.json`` and ``bench.png``.
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -84,7 +86,9 @@ def _rss_mb() -> float:
     return pages * resource.getpagesize() / 2**20
 
 
-def run_variant(name: str, model: str, data: Path, threads: int, batch_size: int, limit: int) -> dict:
+def run_variant(
+    name: str, model: str, data: Path, threads: int, batch_size: int, limit: int, hf_batch_sizes: tuple = HF_BATCH_SIZES
+) -> dict:
     """Measure one variant in this process."""
     import spacy
     import torch
@@ -111,7 +115,7 @@ def run_variant(name: str, model: str, data: Path, threads: int, batch_size: int
             device="cpu",
         )
         by_batch = {}
-        for size in HF_BATCH_SIZES:  # the baseline gets its best batch size
+        for size in hf_batch_sizes:  # the baseline gets its best batch size
             start = time.perf_counter()
             outputs = hf(texts, batch_size=size)
             by_batch[size] = time.perf_counter() - start
@@ -222,6 +226,28 @@ def plot(results: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+def _run_one(name: str, args: argparse.Namespace, extra: list[str]) -> dict:
+    """One variant in a fresh subprocess; its JSON result, or its error."""
+    cmd = [sys.executable, "-m", "spacy_distilner.bench", "--one", name, "--model", args.model,
+           "--data", str(args.data), "--threads", str(args.threads), "--batch-size", str(args.batch_size), *extra]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode == 0:
+        result = json.loads(proc.stdout.strip().splitlines()[-1])
+    else:
+        result = {"variant": name, "error": proc.stderr.strip().splitlines()[-1:]}
+    print(json.dumps(result), flush=True)
+    return result
+
+
+def _median_of(runs: list[dict]) -> dict:
+    """The first run's record, with the median speed over all runs (and each run's words/s)."""
+    if any("error" in r for r in runs):
+        return next(r for r in runs if "error" in r)
+    seconds = statistics.median(r["seconds"] for r in runs)
+    return {**runs[0], "seconds": seconds, "words_per_s": runs[0]["words"] / seconds,
+            "words_per_s_runs": [r["words_per_s"] for r in runs]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="default")
@@ -234,28 +260,30 @@ def main() -> None:
     parser.add_argument("--stream", type=int, default=10000, help="documents for the memory run (0: skip)")
     parser.add_argument("--stream-variant", default="onnx_int8", choices=[v for v in VARIANTS if v != "hf_pipeline"])
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)  # run one variant, print JSON
+    parser.add_argument("--rounds", type=int, default=1, help="time every variant this many times, round-robin; median words/s")
     parser.add_argument("--one-stream", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--hf-batch-sizes", default=",".join(map(str, HF_BATCH_SIZES)), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        run = run_stream if args.one_stream else run_variant
-        n = args.stream if args.one_stream else args.limit
-        print(json.dumps(run(args.one, args.model, args.data, args.threads, args.batch_size, n)))
+        if args.one_stream:
+            result = run_stream(args.one, args.model, args.data, args.threads, args.batch_size, args.stream)
+        else:
+            sizes = tuple(int(x) for x in args.hf_batch_sizes.split(","))
+            result = run_variant(args.one, args.model, args.data, args.threads, args.batch_size, args.limit, sizes)
+        print(json.dumps(result))
         return
     args.out.mkdir(parents=True, exist_ok=True)
-    jobs = [(name, ["--limit", str(args.limit)]) for name in args.variants.split(",")]
+    names = args.variants.split(",")
+    runs: dict[str, list[dict]] = {name: [] for name in names}
+    for round_ in range(args.rounds):
+        for name in names:
+            extra = ["--limit", str(args.limit)]
+            if round_ and "batch_size" in runs[name][0]:  # later rounds time the baseline's best batch size only
+                extra += ["--hf-batch-sizes", str(runs[name][0]["batch_size"])]
+            runs[name].append(_run_one(name, args, extra))
+    results = [_median_of(runs[name]) for name in names]
     if args.stream:
-        jobs.append((args.stream_variant, ["--one-stream", "--stream", str(args.stream)]))
-    results = []
-    for name, extra in jobs:
-        cmd = [sys.executable, "-m", "spacy_distilner.bench", "--one", name, "--model", args.model,
-               "--data", str(args.data), "--threads", str(args.threads),
-               "--batch-size", str(args.batch_size), *extra]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode == 0:
-            results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-        else:
-            results.append({"variant": name, "error": proc.stderr.strip().splitlines()[-1:]})
-        print(json.dumps(results[-1]), flush=True)
+        results.append(_run_one(args.stream_variant, args, ["--one-stream", "--stream", str(args.stream)]))
     base = next((r["words_per_s"] for r in results if r["variant"] == "hf_pipeline" and "words_per_s" in r), None)
     for r in results:
         if base and "words_per_s" in r and "rss_samples" not in r:

@@ -38,13 +38,14 @@ def test_bench_writes_json_and_plot(iob_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "bench"
     cmd = [sys.executable, "-m", "spacy_distilner.bench", "--model", str(iob_dir), "--data", str(data),
            "--out", str(out), "--threads", "1", "--variants", "hf_pipeline,torch_fp32,torch_fp32:16:4",
-           "--stream", "40", "--stream-variant", "torch_fp32"]
+           "--stream", "40", "--stream-variant", "torch_fp32", "--rounds", "2"]
     subprocess.run(cmd, check=True, capture_output=True, text=True)
     results = json.loads((out / "bench.json").read_text())
     by_name = {(r["variant"], "rss_samples" in r): r for r in results}
     assert not [r for r in results if "error" in r], results
     hf = by_name[("hf_pipeline", False)]
     assert hf["speedup_vs_hf"] == 1.0 and hf["batch_size"] in (1, 8, 32)
+    assert len(hf["words_per_s_runs"]) == 2  # two rounds; the median of their times is reported
     fp32 = by_name[("torch_fp32", False)]
     assert fp32["words"] == 14 and 0.0 <= fp32["f1"] <= 1.0
     assert 0.0 <= fp32["padding"]["padding_waste"] <= 0.05
