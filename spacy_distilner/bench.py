@@ -211,6 +211,7 @@ def plot(results: list[dict], path: Path) -> None:
     if scaling:
         b.plot([s["words"] for s in scaling], [s["words_per_s"] for s in scaling], marker="o")
         b.set_xscale("log")
+        b.set_ylim(bottom=0)
         b.set_xlabel("document length (words)")
         b.set_ylabel("words / s")
         b.set_title("torch fp32: one document of growing length")
@@ -240,12 +241,14 @@ def _run_one(name: str, args: argparse.Namespace, extra: list[str]) -> dict:
 
 
 def _median_of(runs: list[dict]) -> dict:
-    """The first run's record, with the median speed over all runs (and each run's words/s)."""
+    """The first run's record, with the median speed over all runs (and each run's words/s), and the
+    lowest peak RSS (a first ONNX run also holds what its one-time export left allocated)."""
     if any("error" in r for r in runs):
         return next(r for r in runs if "error" in r)
     seconds = statistics.median(r["seconds"] for r in runs)
     return {**runs[0], "seconds": seconds, "words_per_s": runs[0]["words"] / seconds,
-            "words_per_s_runs": [r["words_per_s"] for r in runs]}
+            "words_per_s_runs": [r["words_per_s"] for r in runs],
+            "peak_rss_mb": min(r["peak_rss_mb"] for r in runs), "peak_rss_mb_runs": [r["peak_rss_mb"] for r in runs]}
 
 
 def main() -> None:
