@@ -132,7 +132,8 @@ def run_variant(
         pred = [{(e.start_char, e.end_char, e.label_) for e in d.ents} for d in docs]
         # everything but the forward pass (spaCy's tokenizer, pieces, windows, batching, alignment,
         # decoding, attributes), relative to the forward pass
-        extra = {"padding": pipe.padding.as_dict(), "overhead_vs_forward": seconds / pipe.padding.forward_seconds - 1}
+        forward = pipe.padding.forward_seconds
+        extra = {"padding": pipe.padding.as_dict(), "overhead_vs_forward": seconds / forward - 1 if forward else None}
         if name == "torch_fp32":
             extra["scaling"] = _scaling(nlp, texts)
     return {

@@ -19,7 +19,7 @@ import spacy
 from spacy.tokens import Doc, DocBin
 
 from ..align import softmax
-from ..decode import decode, tag_path
+from ..decode import decode, span_confidence, tag_path
 
 
 @dataclass
@@ -40,7 +40,7 @@ def outcomes(
         tag_ids = tag_path(token_logits, pipe.tagset, pipe.cfg["decoding"])
         truth = {(e.start_char, e.end_char, e.label_) for e in gold.ents}
         for start, end, label in decode(tag_ids, pipe.tagset):
-            conf.append(float(probs[np.arange(start, end), tag_ids[start:end]].mean()))
+            conf.append(span_confidence(probs, tag_ids, start, end))
             correct.append((doc[start:end].start_char, doc[start:end].end_char, label) in truth)
     return EntityOutcomes(np.array(conf), np.array(correct, dtype=float))
 

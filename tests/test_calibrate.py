@@ -1,0 +1,42 @@
+"""Temperature scaling: entities do not depend on T, the fitted T never raises the log-loss, ECE."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import spacy
+from spacy.tokens import DocBin
+
+from spacy_distilner.training.calibrate import EntityOutcomes, calibrate, ece, outcomes
+from tiny import training_docs
+
+
+def test_ece_of_calibrated_and_overconfident_scores() -> None:
+    calibrated = EntityOutcomes(np.array([0.25] * 4 + [0.95] * 20), np.array([1, 0, 0, 0] + [1] * 19 + [0], dtype=float))
+    assert ece(calibrated) == pytest.approx(0.0, abs=1e-12)
+    overconfident = EntityOutcomes(np.array([0.95] * 4), np.array([1, 0, 1, 0], dtype=float))
+    assert ece(overconfident) == pytest.approx(0.45)
+
+
+def test_calibrate_fits_a_temperature(iob_dir: Path, tmp_path: Path) -> None:
+    nlp = spacy.blank("en")
+    nlp.add_pipe("distilner", config={"model": str(iob_dir)})
+    nlp.to_disk(tmp_path / "pipeline")
+    golds = training_docs(nlp, 12)
+    DocBin(docs=golds).to_disk(tmp_path / "dev.spacy")
+    result = calibrate(tmp_path / "pipeline", tmp_path / "dev.spacy", tmp_path / "calibrated", tmp_path / "metrics")
+    assert result["entities"] > 0
+    assert result["log_loss_after"] <= result["log_loss_before"]  # T = 1 is on the grid
+    assert json.loads((tmp_path / "metrics" / "calibration.json").read_text()) == result
+    loaded = spacy.load(tmp_path / "calibrated").get_pipe("distilner")
+    assert loaded.cfg["temperature"] == result["temperature"]
+    # entities are decoded at T = 1: another temperature changes confidences only
+    pipe = nlp.get_pipe("distilner")
+    docs = list(nlp.pipe(g.text for g in golds))
+    logits = [d._.ner_logits for d in docs]
+    one, three = outcomes(logits, docs, golds, pipe, 1.0), outcomes(logits, docs, golds, pipe, 3.0)
+    np.testing.assert_array_equal(one.correct, three.correct)
+    assert not np.allclose(one.confidence, three.confidence)
