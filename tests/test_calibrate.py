@@ -10,6 +10,7 @@ import pytest
 import spacy
 from spacy.tokens import DocBin
 
+from spacy_distilner.decode import tag_path
 from spacy_distilner.training.calibrate import EntityOutcomes, calibrate, ece, outcomes
 from tiny import training_docs
 
@@ -37,6 +38,7 @@ def test_calibrate_fits_a_temperature(iob_dir: Path, tmp_path: Path) -> None:
     pipe = nlp.get_pipe("distilner")
     docs = list(nlp.pipe(g.text for g in golds))
     logits = [d._.ner_logits for d in docs]
-    one, three = outcomes(logits, docs, golds, pipe, 1.0), outcomes(logits, docs, golds, pipe, 3.0)
+    paths = [tag_path(x, pipe.tagset) for x in logits]
+    one, three = (outcomes(logits, paths, docs, golds, pipe.tagset, t) for t in (1.0, 3.0))
     np.testing.assert_array_equal(one.correct, three.correct)
     assert not np.allclose(one.confidence, three.confidence)

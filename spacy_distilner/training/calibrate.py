@@ -19,7 +19,7 @@ import spacy
 from spacy.tokens import Doc, DocBin
 
 from ..align import softmax
-from ..decode import decode, span_confidence, tag_path
+from ..decode import TagSet, decode, span_confidence, tag_path
 
 
 @dataclass
@@ -31,15 +31,18 @@ class EntityOutcomes:
 
 
 def outcomes(
-    logits: list[np.ndarray], docs: list[Doc], golds: list[Doc], pipe, temperature: float
+    logits: list[np.ndarray], paths: list[np.ndarray], docs: list[Doc], golds: list[Doc], tagset: TagSet,
+    temperature: float,
 ) -> EntityOutcomes:
-    """Entity confidences at ``temperature`` from token logits of ``docs``, judged against ``golds``."""
+    """Entity confidences at ``temperature`` from token logits of ``docs``, judged against ``golds``.
+
+    ``paths``: each Doc's decoded tag ids (``decode.tag_path``), which do not depend on ``temperature``.
+    """
     conf, correct = [], []
-    for token_logits, doc, gold in zip(logits, docs, golds):
+    for token_logits, tag_ids, doc, gold in zip(logits, paths, docs, golds):
         probs = softmax(token_logits / temperature)
-        tag_ids = tag_path(token_logits, pipe.tagset, pipe.cfg["decoding"])
         truth = {(e.start_char, e.end_char, e.label_) for e in gold.ents}
-        for start, end, label in decode(tag_ids, pipe.tagset):
+        for start, end, label in decode(tag_ids, tagset):
             conf.append(span_confidence(probs, tag_ids, start, end))
             correct.append((doc[start:end].start_char, doc[start:end].end_char, label) in truth)
     return EntityOutcomes(np.array(conf), np.array(correct, dtype=float))
@@ -92,11 +95,12 @@ def calibrate(pipeline_dir: Path, dev_path: Path, output_dir: Path, metrics_dir:
     golds = list(DocBin().from_disk(dev_path).get_docs(nlp.vocab))
     docs = list(nlp.pipe(g.text for g in golds))
     logits = [doc._.ner_logits for doc in docs]
+    paths = [tag_path(token_logits, pipe.tagset, pipe.cfg["decoding"]) for token_logits in logits]
     grid = np.round(np.arange(0.5, 4.01, 0.05), 2)
-    losses = [log_loss(outcomes(logits, docs, golds, pipe, t)) for t in grid]
+    losses = [log_loss(outcomes(logits, paths, docs, golds, pipe.tagset, t)) for t in grid]
     best = float(grid[int(np.argmin(losses))])
-    before = outcomes(logits, docs, golds, pipe, 1.0)
-    after = outcomes(logits, docs, golds, pipe, best)
+    before = outcomes(logits, paths, docs, golds, pipe.tagset, 1.0)
+    after = outcomes(logits, paths, docs, golds, pipe.tagset, best)
     pipe.cfg["temperature"] = best
     nlp.to_disk(output_dir)
     metrics_dir.mkdir(parents=True, exist_ok=True)
