@@ -46,6 +46,7 @@ class TokenScores:
 
     logits: np.ndarray  # (n_tokens, n_tags) float32
     probs: np.ndarray  # (n_tokens, n_tags) float32
+    skip: np.ndarray  # (n_tokens,) bool: whitespace tokens, transparent to decoding
 
 
 @Language.factory(
@@ -407,7 +408,7 @@ class DistilNER(TrainablePipe):
                 self.cfg["pooling"],
                 self.cfg["temperature"],
             )
-            scores.append(TokenScores(tok_logits, tok_probs))
+            scores.append(TokenScores(tok_logits, tok_probs, space))
         return scores
 
     def _windows(self, pieces: Sequence[DocPieces]) -> list[Window]:
@@ -442,10 +443,10 @@ class DistilNER(TrainablePipe):
         """Decode tags, filter by ``threshold`` and write entities (and arrays if ``store_probs``)."""
         threshold = self.cfg["threshold"]
         for doc, score in zip(docs, scores):
-            tag_ids = tag_path(score.logits, self.tagset, self.cfg["decoding"])
+            tag_ids = tag_path(score.logits, self.tagset, self.cfg["decoding"], score.skip)
             spans = []
             for start, end, label in decode(tag_ids, self.tagset):
-                conf = span_confidence(score.probs, tag_ids, start, end)
+                conf = span_confidence(score.probs, tag_ids, start, end, score.skip)
                 if conf >= threshold:
                     spans.append((start, end, label, conf))
             write_entities(doc, spans, self.cfg["ents_mode"], self.cfg["spans_key"])

@@ -18,13 +18,19 @@ sequence that needs no repair (``viterbi``: the argmax path under the scheme's
 transition rules — ``I-X`` only after ``B-X``/``I-X``; in BILOU/IOBES also ``B-X``/``I-X``
 only before ``I-X``/``L-X``, and no open entity at the end). When the argmax path is
 already valid it is the Viterbi path too, so only invalid documents pay for the search.
+
+Whitespace tokens (spaCy makes tokens of NBSP, line breaks, tabs, a second space) are
+transparent: ``tag_path(..., skip=mask)`` decides the tags on the other tokens alone, then
+gives a skipped token the inside tag of the entity around it (``O`` outside entities). So
+``John\u00a0Smith`` is one entity containing the NBSP token, and no entity starts or ends on
+whitespace (as in spaCy's own ``ner``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Literal, Mapping, Sequence
+from typing import Literal, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -98,6 +104,10 @@ class TagSet:
         end = np.array([not (closed and p in OPEN) for p in self.prefixes])
         return Transitions(allowed, start, end)
 
+    def inside_id(self, label: str) -> int:
+        """The id of ``I-<label>`` (every scheme has one)."""
+        return self.tags.index(f"I-{label}")
+
     @property
     def entity_labels(self) -> tuple[str, ...]:
         """Entity labels in first-seen tag order."""
@@ -127,11 +137,30 @@ def decode(tag_ids: Sequence[int], tagset: TagSet) -> list[tuple[int, int, str]]
     return spans
 
 
-def tag_path(logits: np.ndarray, tagset: TagSet, decoding: Decoding = "viterbi") -> np.ndarray:
+def tag_path(
+    logits: np.ndarray, tagset: TagSet, decoding: Decoding = "viterbi", skip: Optional[np.ndarray] = None
+) -> np.ndarray:
     """Tag ids per token from ``(n_tokens, n_tags)`` logits (see the module docstring).
 
     Rows of zero logits (tokens that no word piece covers, see ``align.pool``) are ``O``.
+    ``skip`` marks tokens transparent to decoding (whitespace): tags are decided without them,
+    and a skipped token between two tokens of one entity gets its inside tag, else ``O``.
     """
+    if skip is None or not skip.any():
+        return _tag_path(logits, tagset, decoding)
+    kept = np.flatnonzero(~skip)
+    path = np.full(len(logits), tagset.o_index, dtype=np.intp)
+    inner = _tag_path(logits[kept], tagset, decoding)
+    path[kept] = inner
+    for start, end, label in decode(inner, tagset):
+        first, last = kept[start], kept[end - 1]
+        gap = np.arange(first, last + 1)
+        path[gap[skip[gap]]] = tagset.inside_id(label)
+    return path
+
+
+def _tag_path(logits: np.ndarray, tagset: TagSet, decoding: Decoding) -> np.ndarray:
+    """``tag_path`` without skipped tokens."""
     scores = log_softmax(logits)
     blank = ~logits.any(axis=-1)
     scores[blank] = -np.inf
@@ -172,7 +201,12 @@ def entropy(probs: np.ndarray) -> np.ndarray:
     return np.maximum(-(probs * np.log(p)).sum(axis=-1), 0.0)
 
 
-def span_confidence(probs: np.ndarray, tag_ids: np.ndarray, start: int, end: int) -> float:
-    """Entity confidence: the mean over its tokens of the probability of each token's predicted tag."""
+def span_confidence(
+    probs: np.ndarray, tag_ids: np.ndarray, start: int, end: int, skip: Optional[np.ndarray] = None
+) -> float:
+    """Entity confidence: the mean over its tokens (not those in ``skip``) of the probability of
+    each token's predicted tag."""
     rows = np.arange(start, end)
-    return float(probs[rows, tag_ids[start:end]].mean())
+    if skip is not None:
+        rows = rows[~skip[rows]]
+    return float(probs[rows, tag_ids[rows]].mean())

@@ -16,6 +16,7 @@ from typing import Any, Iterator, Mapping
 from safetensors import safe_open
 
 from .errors import Errors
+from .tokenize import normalize_unicode
 
 MODELS_DIR = Path(__file__).parent / "models"
 #: Names that ``config={"model": ...}`` resolves to directories shipped in the package.
@@ -109,7 +110,7 @@ def check_model_dir(path: Path) -> dict:
 
 
 def load_tokenizer(path: Path):
-    """The fast tokenizer stored in ``path``."""
+    """The fast tokenizer stored in ``path``, reading user text in NFC (``tokenize.normalize_unicode``)."""
     from transformers import AutoTokenizer
 
     try:
@@ -118,7 +119,7 @@ def load_tokenizer(path: Path):
         raise ValueError(Errors.D012.format(path=path, err=err)) from err
     if not tok.is_fast:
         raise ValueError(Errors.D012.format(path=path, err="only a slow tokenizer is available"))
-    return tok
+    return normalize_unicode(tok)
 
 
 @contextmanager

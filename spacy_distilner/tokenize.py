@@ -1,9 +1,20 @@
-"""Stage 1 — tokenize: Doc texts -> word pieces with character offsets (no special tokens)."""
+"""Stage 1 — tokenize: Doc texts -> word pieces with character offsets (no special tokens).
+
+User text is made safe for the word-piece tokenizer without moving offsets:
+
+* ``normalize_unicode`` puts Unicode NFC before the tokenizer's own normalizer (unless it already
+  composes: NFC, NFKC, or sentencepiece's precompiled map), so ``"Mu\u0308ller"`` reads as
+  ``"Müller"``, not ``[UNK]``; the fast tokenizer tracks the change, and offsets still index
+  the original text.
+* Literal ``[PAD]``, ``[SEP]``, ``[CLS]``, ``[MASK]`` in a text are split like any other
+  characters (``split_special_tokens``): user text never produces special-token ids.
+"""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 from transformers import PreTrainedTokenizerFast
@@ -35,6 +46,7 @@ def tokenize_texts(tokenizer: PreTrainedTokenizerFast, texts: Sequence[str]) -> 
         return_attention_mask=False,
         return_token_type_ids=False,
         truncation=False,
+        split_special_tokens=True,
         verbose=False,
     )
     out = []
@@ -43,6 +55,30 @@ def tokenize_texts(tokenizer: PreTrainedTokenizerFast, texts: Sequence[str]) -> 
         off_arr = np.asarray(offsets, dtype=np.int64).reshape(-1, 2)
         out.append(DocPieces(ids_arr, off_arr))
     return out
+
+
+_COMPOSING = frozenset({"NFC", "NFKC", "Precompiled"})
+
+
+def _types(spec: Any) -> set[str]:
+    """Every ``"type"`` in a tokenizers JSON spec (normalizer sequences nest)."""
+    if isinstance(spec, dict):
+        return {spec.get("type", "")} | {t for value in spec.values() for t in _types(value)}
+    if isinstance(spec, list):
+        return {t for item in spec for t in _types(item)}
+    return set()
+
+
+def normalize_unicode(tokenizer: PreTrainedTokenizerFast) -> PreTrainedTokenizerFast:
+    """Put NFC first in ``tokenizer``'s normalizer (in place, idempotent) and return it."""
+    from tokenizers import normalizers
+
+    backend = tokenizer.backend_tokenizer
+    current = backend.normalizer
+    if current is not None and _types(json.loads(current.__getstate__())) & _COMPOSING:
+        return tokenizer
+    backend.normalizer = normalizers.NFC() if current is None else normalizers.Sequence([normalizers.NFC(), current])
+    return tokenizer
 
 
 def special_tokens_layout(tokenizer: PreTrainedTokenizerFast) -> tuple[list[int], list[int]]:

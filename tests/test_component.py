@@ -272,6 +272,9 @@ BAD_TEXTS = {
     "nul_controls": "John\x00 Smith\x01\x02 went\x7f to Paris\x1b.",
     "crlf": "John Smith\r\nwent to\r\n\r\nLondon.\r\n",
     "unknown_script": "東京 and ᚠᚢᚦ in ꦲꦏ",
+    "nbsp_thin_space_in_names": "Mr.\u00a0John\u00a0Smith of Deutsche\u2009Bank\tin New\r\nYork",
+    "nfd_accents": "Mu\u0308ller visited Zu\u0308rich and Ge\u0301rard",
+    "literal_special_tokens": "[PAD] " * 300 + "[CLS] John [SEP] Smith [MASK] [UNK]",
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,28 @@ def test_finds_obvious_entities(default_nlp) -> None:
         doc = default_nlp(text)
         assert {(e.text, e.label_) for e in doc.ents} == expected, text
         assert all(0.5 < e._.confidence <= 1.0 for e in doc.ents)
+
+
+REAL_TEXT = "Mr. John Smith of Deutsche Bank met Angela Müller in New York and Zürich."
+VARIANTS = {
+    "nbsp": REAL_TEXT.replace(" ", "\u00a0"),
+    "hard_wrap": REAL_TEXT.replace("Smith of", "Smith\r\nof").replace("New York", "New\nYork").replace("John ", "John  "),
+    "thin_space_tab": REAL_TEXT.replace("Deutsche ", "Deutsche\u2009").replace("Angela ", "Angela\t"),
+    "nfd": unicodedata.normalize("NFD", REAL_TEXT),
+    "special_tokens": "[PAD] " * 300 + REAL_TEXT + " [SEP] [MASK] [CLS]",
+}
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_real_text_variants_give_the_plain_entities(default_nlp, name: str) -> None:
+    """The issue's cases: whitespace inside names, decomposed accents, literal special-token strings."""
+
+    def ents(text: str) -> list[tuple[str, str]]:
+        return [(" ".join(unicodedata.normalize("NFC", e.text).split()), e.label_) for e in default_nlp(text).ents]
+
+    plain = ents(REAL_TEXT)
+    assert ("John Smith", "PER") in plain and ("Deutsche Bank", "ORG") in plain and ("New York", "LOC") in plain
+    assert ents(VARIANTS[name]) == plain
 
 
 def test_conll_valid_f1(default_nlp, shared_data: Path) -> None:

@@ -18,7 +18,7 @@ import numpy as np
 import spacy
 from spacy.tokens import Doc, DocBin
 
-from ..align import softmax
+from ..align import softmax, token_bounds
 from ..decode import TagSet, decode, span_confidence, tag_path
 
 
@@ -42,8 +42,9 @@ def outcomes(
     for token_logits, tag_ids, doc, gold in zip(logits, paths, docs, golds):
         probs = softmax(token_logits / temperature)
         truth = {(e.start_char, e.end_char, e.label_) for e in gold.ents}
+        skip = token_bounds(doc)[2]
         for start, end, label in decode(tag_ids, tagset):
-            conf.append(span_confidence(probs, tag_ids, start, end))
+            conf.append(span_confidence(probs, tag_ids, start, end, skip))
             correct.append((doc[start:end].start_char, doc[start:end].end_char, label) in truth)
     return EntityOutcomes(np.array(conf), np.array(correct, dtype=float))
 
@@ -95,7 +96,10 @@ def calibrate(pipeline_dir: Path, dev_path: Path, output_dir: Path, metrics_dir:
     golds = list(DocBin().from_disk(dev_path).get_docs(nlp.vocab))
     docs = list(nlp.pipe(g.text for g in golds))
     logits = [doc._.ner_logits for doc in docs]
-    paths = [tag_path(token_logits, pipe.tagset, pipe.cfg["decoding"]) for token_logits in logits]
+    paths = [
+        tag_path(token_logits, pipe.tagset, pipe.cfg["decoding"], token_bounds(doc)[2])
+        for token_logits, doc in zip(logits, docs)
+    ]
     grid = np.round(np.arange(0.5, 4.01, 0.05), 2)
     losses = [log_loss(outcomes(logits, paths, docs, golds, pipe.tagset, t)) for t in grid]
     best = float(grid[int(np.argmin(losses))])
