@@ -367,12 +367,14 @@ def evaluate(
     backend: BackendOpt = None,
     precision: PrecisionOpt = None,
     decoding: Annotated[Optional[str], typer.Option("--decoding", help="viterbi or greedy (default: the pipeline's).")] = None,
+    per_sentence: Annotated[bool, typer.Option("--per-sentence", help="Tag every gold sentence on its own, without its document.")] = False,
 ) -> None:
     """P/R/F per entity type and a token confusion table on gold data."""
     from .training.evaluate import evaluate as run_evaluation, read_gold, write
 
     nlp, _ = _load(model, pipeline, lang, backend=backend, precision=precision, decoding=decoding)
-    write(run_evaluation(nlp, read_gold(data, nlp, fmt), batch_size, gold_tokens, ignore_label), output)
+    golds = read_gold(data, nlp, fmt)
+    write(run_evaluation(nlp, golds, batch_size, gold_tokens, ignore_label, per_sentence), output)
 
 
 def _register_export() -> None:

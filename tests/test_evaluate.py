@@ -54,3 +54,30 @@ def test_gold_tokens_keep_the_gold_words(iob_dir: Path) -> None:
     gold.set_ents([Span(gold, 1, 2, "ORG")], default="outside")
     assert evaluate(nlp, [gold], gold_tokens=True)["confusion"]["ORG"]  # scored on the 2 gold words
     assert len(nlp.make_doc(gold.text)) > 2  # while spaCy's tokenizer splits the first word
+
+
+def test_per_sentence_tags_each_sentence_alone(iob_dir: Path, tmp_path: Path) -> None:
+    nlp = spacy.blank("en")
+    docs = list(conll_documents(tmp_path, nlp))
+    DocBin(docs=docs).to_disk(tmp_path / "gold.spacy")
+    out = tmp_path / "s.json"
+    base = ["evaluate", str(tmp_path / "gold.spacy"), "--model", str(iob_dir), "--gold-tokens", "-o", str(out)]
+    result = CliRunner().invoke(app, [*base, "--per-sentence"])
+    assert result.exit_code == 0, result.output
+    scores = json.loads(out.read_text())
+    assert scores["context"] == "sentence" and scores["docs"] == sum(len(list(d.sents)) for d in docs) == 5
+    assert CliRunner().invoke(app, base).exit_code == 0
+    assert json.loads(out.read_text())["context"] == "document" and json.loads(out.read_text())["docs"] == 2
+
+
+def conll_documents(tmp_path: Path, nlp) -> list:
+    """Two CoNLL-2003 documents of 3 and 2 sentences."""
+    from spacy_distilner.training.corpus import conll_to_docs
+
+    lines = ["-DOCSTART- -X- -X- O", ""]
+    for doc in (["John Smith said .", "Apple is in London .", "Mary went ."], ["Paris is big .", "Google said ."]):
+        for sent in doc:
+            lines += [f"{w} X X {'B-PER' if w in ('John', 'Mary') else 'O'}" for w in sent.split()] + [""]
+        lines += ["-DOCSTART- -X- -X- O", ""]
+    (tmp_path / "gold.txt").write_text("\n".join(lines[:-2]) + "\n")
+    return list(conll_to_docs(tmp_path / "gold.txt", nlp, fmt="conll2003"))

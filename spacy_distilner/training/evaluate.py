@@ -19,6 +19,7 @@ from spacy.tokens import Doc
 from spacy.training import Example
 
 from .corpus import read_docs
+from .units import sentence_docs
 
 
 def read_gold(path: Path, nlp: Language, fmt: str = "auto") -> list[Doc]:
@@ -49,13 +50,17 @@ def evaluate(
     batch_size: int = 32,
     gold_tokens: bool = False,
     ignore_labels: Sequence[str] = (),
+    per_sentence: bool = False,
 ) -> dict:
     """Scores (ents_p/r/f, per type), confusion table and words/s of ``nlp`` on ``golds``.
 
     The pipeline tokenizes the raw text, unless ``gold_tokens`` (the CoNLL convention:
     the gold words are given, as in the shared task's evaluation). Predicted entities with
     a label in ``ignore_labels`` are dropped before scoring (e.g. MISC on WikiANN, which has none).
+    With ``per_sentence`` every gold sentence is tagged on its own, without its document around it.
     """
+    if per_sentence:
+        golds = [sent for gold in golds for sent in sentence_docs(gold)]
     inputs = (Doc(nlp.vocab, words=[t.text for t in g], spaces=[bool(t.whitespace_) for t in g]) for g in golds)
     start = time.perf_counter()
     docs = list(nlp.pipe(inputs if gold_tokens else (g.text for g in golds), batch_size=batch_size))
@@ -73,6 +78,7 @@ def evaluate(
         "confusion": confusion(examples),
         "docs": len(golds),
         "tokenization": "gold" if gold_tokens else "pipeline",
+        "context": "sentence" if per_sentence else "document",
         "ignored_labels": list(ignore_labels),
         "words_per_s": sum(len(d) for d in docs) / seconds if seconds else None,
     }

@@ -30,13 +30,22 @@ UnitKind = Literal["docs", "runs", "sentences"]
 UNIT_KINDS: tuple[UnitKind, ...] = ("docs", "runs", "sentences")
 
 
+def _sentences(doc: Doc) -> list:
+    return list(doc.sents) if doc.has_annotation("SENT_START") else [doc[:]]
+
+
+def sentence_docs(doc: Doc) -> list[Doc]:
+    """Every sentence of ``doc`` as a Doc of its own, entities kept."""
+    return [sent.as_doc() for sent in _sentences(doc)]
+
+
 def split_units(doc: Doc, kind: UnitKind, rng: random.Random, max_run: int = 5) -> list[Doc]:
     """The units of one kind that ``doc`` yields; a Doc without sentence starts is one sentence."""
     if kind == "docs":
         return [doc]
-    sents = list(doc.sents) if doc.has_annotation("SENT_START") else [doc[:]]
     if kind == "sentences":
-        return [sent.as_doc() for sent in sents]
+        return sentence_docs(doc)
+    sents = _sentences(doc)
     units, i = [], 0
     while i < len(sents):
         n = rng.randint(2, max(2, max_run))
