@@ -14,7 +14,10 @@ class _WithCodes(type):
 
 
 class Errors(metaclass=_WithCodes):
-    D001 = "Model directory '{path}' does not exist or is not a directory."
+    D001 = (
+        "Model directory '{path}' does not exist or is not a directory (a shipped model name, a local "
+        "directory, or hf:<org>/<name> for the Hugging Face hub)."
+    )
     D002 = (
         "Model directory '{path}' has no safetensors weights (model.safetensors). "
         "{extra}Pickled weights are never loaded; convert them with "

@@ -38,24 +38,29 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "spacy_distilner"
 
 
-def resolve_model_path(name: str) -> Path:
-    """A shipped model name, a directory, or a Hugging Face hub id (``org/name``) -> a local directory.
+HUB_PREFIX = "hf:"  # ``hf:org/name``: the only spelling fetched from the Hugging Face hub
 
-    A hub id is fetched (safetensors, config and tokenizer files only) where a hub is
-    reachable; with no hub (offline, ``HF_HUB_OFFLINE=1``) it fails with a clear error.
+
+def resolve_model_path(name: str) -> Path:
+    """A shipped model name, a local directory, or ``hf:org/name`` (a hub id) -> a local directory.
+
+    Any other string is a local path, so a directory that does not exist fails at once with D001
+    (it is never looked up on the hub). A hub id is fetched (safetensors, config and tokenizer
+    files only) where a hub is reachable; with none (``HF_HUB_OFFLINE=1``) it fails with D011.
     """
+    if name.startswith(HUB_PREFIX):
+        from huggingface_hub import snapshot_download
+
+        repo_id = name[len(HUB_PREFIX) :]
+        try:
+            return Path(snapshot_download(repo_id, allow_patterns=HUB_FILES))
+        except Exception as err:  # offline, unknown repo, no permission: report it with the name
+            raise ValueError(Errors.D011.format(name=repo_id, known=", ".join(KNOWN_MODELS), err=err)) from err
     path = KNOWN_MODELS.get(name, Path(name).expanduser())
     if path.is_dir():
         from .embeddings import MANIFEST, materialize
 
         return materialize(path) if (path / MANIFEST).is_file() else path
-    if name.count("/") == 1 and not name.startswith((".", "/", "~")) and not path.exists():
-        from huggingface_hub import snapshot_download
-
-        try:
-            return Path(snapshot_download(name, allow_patterns=HUB_FILES))
-        except Exception as err:  # offline, unknown repo, no permission: report it with the name
-            raise ValueError(Errors.D011.format(name=name, known=", ".join(KNOWN_MODELS), err=err)) from err
     raise ValueError(Errors.D001.format(path=path))
 
 

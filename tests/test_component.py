@@ -337,7 +337,22 @@ def test_hub_id_without_hub_fails_clearly(monkeypatch: pytest.MonkeyPatch) -> No
     from spacy_distilner.loading import resolve_model_path
 
     with pytest.raises(ValueError, match="D011.*no-such-org/no-such-model"):
-        resolve_model_path("no-such-org/no-such-model")
+        resolve_model_path("hf:no-such-org/no-such-model")
+
+
+@pytest.mark.parametrize("name", ["models/mine", "no-such-org/no-such-model", "./x/y", "mine"])
+def test_a_missing_local_path_is_never_a_hub_id(name: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import huggingface_hub
+
+    from spacy_distilner.loading import resolve_model_path
+
+    def no_hub(*args: object, **kwargs: object) -> None:
+        raise AssertionError("looked up on the hub")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", no_hub)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match="D001"):
+        resolve_model_path(name)
 
 
 @pytest.fixture(scope="module")
