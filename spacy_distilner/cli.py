@@ -21,7 +21,17 @@ from tqdm import tqdm
 from wasabi import Printer
 
 from .component import PRECISIONS, DistilNER
-from .io import InputError, Record, load_pipeline, pipe_records, read_records, render_html, write_docs
+from .io import (
+    InputError,
+    Record,
+    atomic_output,
+    check_output,
+    load_pipeline,
+    pipe_records,
+    read_records,
+    render_html,
+    write_docs,
+)
 
 HELP = "Tag entities with distilner: annotate texts to JSONL or DocBin, render them as HTML."
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=HELP)
@@ -130,11 +140,14 @@ class _Stats:
 
 
 def _check_paths(input_path: str, output_path: str) -> None:
-    """Fail early on a missing input or output directory (``-`` is stdin / stdout)."""
+    """Fail before the model loads on a missing input, or an output that cannot be written or
+    would destroy the input (``-`` is stdin / stdout)."""
     if input_path != "-" and not Path(input_path).exists():
         _fail(f"Input not found: {input_path}")
-    if output_path != "-" and not Path(output_path).parent.is_dir():
-        _fail(f"Output directory does not exist: {Path(output_path).parent}")
+    try:
+        check_output(output_path, [input_path])
+    except ValueError as err:
+        _fail(str(err))
 
 
 def _load(model: Optional[str], pipeline: Optional[Path], lang: str, **settings: Any) -> tuple[Language, DistilNER]:
@@ -150,9 +163,14 @@ def _plain(settings: dict[str, Any]) -> dict[str, Any]:
     return {key: val.value if isinstance(val, Enum) else val for key, val in settings.items()}
 
 
-def _records(items: Iterable[Union[Record, InputError]], on_error: OnError, stats: _Stats) -> Iterator[Record]:
-    """Valid records; bad ones are reported on stderr and skipped, or stop the run with exit code 1."""
-    for item in items:
+def _records(
+    items: Iterable[Union[Record, InputError]], on_error: OnError, stats: _Stats, max_chars: int
+) -> Iterator[Record]:
+    """Valid records; bad ones (and texts over ``max_chars``, spaCy's ``nlp.max_length``) are reported
+    on stderr and skipped, or stop the run with exit code 1. The other records are all processed."""
+    for n, item in enumerate(items, 1):
+        if not isinstance(item, InputError) and len(item[0]) > max_chars:
+            item = InputError(f"record {n}", None, f"text of {len(item[0]):,} characters is over nlp.max_length ({max_chars:,})")
         if not isinstance(item, InputError):
             yield item
         elif on_error is OnError.fail:
@@ -205,7 +223,7 @@ def annotate(
     runtime = {"backend": backend, "precision": precision, "device": device, "threshold": threshold}
     nlp, pipe = _load(model, pipeline, lang, **runtime, store_probs=token_scores)
     stats = _Stats()
-    records = _records(read_records(input_path, fmt.value, text_field, meta_field), on_error, stats)
+    records = _records(read_records(input_path, fmt.value, text_field, meta_field), on_error, stats, nlp.max_length)
     docs = _tracked(pipe_records(nlp, records, batch_size=batch_size, n_process=n_process), stats)
     write_docs(docs, output_path, pipe.tag_labels if token_scores else None)
     _say(msg.good(f"Annotated {stats.summary()}"))
@@ -317,9 +335,10 @@ def render(
     _check_paths(input_path, str(output_path))
     nlp, _ = _load(model, pipeline, lang, device=device, threshold=threshold, store_probs=False)
     stats = _Stats()
-    records = itertools.islice(_records(read_records(input_path, fmt.value, text_field), on_error, stats), limit)
-    html = render_html(_tracked(pipe_records(nlp, records, batch_size=batch_size), stats), low)
-    output_path.write_text(html, encoding="utf8")
+    records = _records(read_records(input_path, fmt.value, text_field), on_error, stats, nlp.max_length)
+    html = render_html(_tracked(pipe_records(nlp, itertools.islice(records, limit), batch_size=batch_size), stats), low)
+    with atomic_output(output_path) as tmp:
+        tmp.write_text(html, encoding="utf8")
     _say(msg.good(f"Rendered {stats.summary()} to {output_path}"))
 
 

@@ -381,15 +381,20 @@ class DistilNER(TrainablePipe):
         return next(iter(self.pipe([doc])))
 
     def pipe(self, stream: Iterable[Doc], *, batch_size: int = 128) -> Iterator[Doc]:
-        """Annotate Docs in batches; errors go to the pipeline's error handler."""
+        """Annotate Docs in batches. When a batch fails, its Docs are retried one at a time, so only
+        the Docs that fail on their own go to the pipeline's error handler; the others are annotated."""
         install_extensions()
         error_handler = self.get_error_handler()
         for docs in minibatch(stream, size=batch_size):
             try:
                 self.set_annotations(docs, self.predict(docs))
-                yield from docs
             except Exception as err:
-                error_handler(self.name, self, docs, err)
+                if len(docs) == 1:
+                    error_handler(self.name, self, docs, err)
+                    continue
+                yield from self.pipe(docs, batch_size=1)
+                continue
+            yield from docs
 
     def predict(self, docs: Iterable[Doc]) -> list[TokenScores]:
         """Token scores for each Doc; the Docs are not modified."""

@@ -12,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import os
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Iterable, Iterator, Literal, Optional, Sequence, Union
@@ -221,16 +223,64 @@ def write_docbin(docs: Iterable[Doc], path: Path) -> None:
     db.to_disk(path)
 
 
+@contextlib.contextmanager
+def atomic_output(path: Path) -> Iterator[Path]:
+    """A temporary file beside ``path``, renamed onto it when the block succeeds and removed when it fails,
+    so a crash never leaves a half-written file where a good one was."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # the mode a plain open() would give
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def check_output(output: str, inputs: Sequence[str]) -> None:
+    """Refuse an ``output`` that would destroy an input or cannot be written (``-`` is stdout).
+
+    Raises ``ValueError`` when the output is a directory, its directory is missing, it is the same
+    file as an input (through ``..``, a symlink or a hard link), or a ``.txt`` file inside an input
+    directory (it would be read as input).
+    """
+    if output == "-":
+        return
+    out = Path(output)
+    if out.is_dir():
+        raise ValueError(f"Output {output} is a directory; give a file name.")
+    if not out.parent.is_dir():
+        raise ValueError(f"Output directory does not exist: {out.parent}")
+    target = out.resolve()
+    for source in inputs:
+        if source == "-" or not Path(source).exists():
+            continue
+        src = Path(source)
+        if src.is_dir():
+            if target.suffix == ".txt" and src.resolve() in target.parents:
+                raise ValueError(f"Output {output} is inside the input directory {source} and would be read as input.")
+        elif target == src.resolve() or (out.exists() and os.path.samefile(out, src)):
+            raise ValueError(f"Output {output} is the input file {source}; writing it would destroy the input.")
+
+
 def write_docs(docs: Iterable[Doc], output: str, tag_labels: Optional[Sequence[str]] = None) -> None:
-    """To a DocBin when ``output`` ends with ``.spacy``, else JSONL to the file or ``"-"`` (stdout)."""
+    """To a DocBin when ``output`` ends with ``.spacy``, else JSONL to the file or ``"-"`` (stdout).
+
+    A file is written under a temporary name and renamed into place when complete.
+    """
     if output == "-":
         write_jsonl(docs, sys.stdout.buffer, tag_labels)
         sys.stdout.buffer.flush()
-    elif output.endswith(".spacy"):
-        write_docbin(docs, Path(output))
-    else:
-        with open(output, "wb") as stream:
-            write_jsonl(docs, stream, tag_labels)
+        return
+    with atomic_output(Path(output)) as tmp:
+        if output.endswith(".spacy"):
+            write_docbin(docs, tmp)
+        else:
+            with open(tmp, "wb") as stream:
+                write_jsonl(docs, stream, tag_labels)
 
 
 def render_html(docs: Iterable[Doc], low: float = 0.5) -> str:
