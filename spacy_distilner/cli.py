@@ -359,6 +359,9 @@ def serve(
     max_queue: Annotated[int, typer.Option("--max-queue", min=1, help="Requests that may wait; more get 503.")] = 256,
     max_chars: Annotated[int, typer.Option("--max-chars", min=1, help="Characters per text; more get 413.")] = 100_000,
     max_texts: Annotated[int, typer.Option("--max-texts", min=1, help="Texts per request; more get 413.")] = 128,
+    max_body_bytes: Annotated[
+        int, typer.Option("--max-body-bytes", min=1, help="Request body size; larger get 413 before parsing.")
+    ] = 4 * 1024 * 1024,
 ) -> None:
     """Serve entity tagging over HTTP (POST /ner, GET /health, GET /info, docs at /docs), micro-batching requests."""
     try:
@@ -368,7 +371,7 @@ def serve(
     except ImportError as err:
         _fail(f"serve needs the 'serve' extra ({err}): pip install 'spacy-distilner[serve]'")
     nlp, _ = _load(model, pipeline, lang, backend=backend, precision=precision, device=device, store_probs=True)
-    limits = Limits(max_batch, max_wait_ms, max_queue, max_chars, max_texts)
+    limits = Limits(max_batch, max_wait_ms, max_queue, max_chars, max_texts, max_body_bytes)
     uvicorn.run(create_app(nlp, limits, pipeline), host=host, port=port)
 
 

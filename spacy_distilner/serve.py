@@ -38,8 +38,9 @@ class Limits:
     max_batch: int = 32  # texts per nlp.pipe call (a larger request still runs as one call)
     max_wait_ms: float = 5.0  # how long the worker waits for more requests to join a batch
     max_queue: int = 256  # requests waiting for the worker; more are refused with 503
-    max_chars: int = 100_000  # characters per text; longer: 413
+    max_chars: int = 100_000  # characters per text; longer (or over nlp.max_length): 413
     max_texts: int = 128  # texts per request; more: 413
+    max_body_bytes: int = 4 * 1024 * 1024  # request body; larger: 413 before it is parsed
 
 
 class NERRequest(BaseModel):
@@ -160,16 +161,14 @@ class MicroBatcher:
             jobs = [job for job in jobs if not job.future.done()]  # done: the client went away
             if not jobs:
                 continue
-            try:
-                results = await asyncio.get_running_loop().run_in_executor(self._executor, self._annotate, jobs)
-            except Exception as err:
-                for job in jobs:
-                    if not job.future.done():
-                        job.future.set_exception(err)
-            else:
-                for job, records in zip(jobs, results):
-                    if not job.future.done():
-                        job.future.set_result(records)
+            results = await asyncio.get_running_loop().run_in_executor(self._executor, self._annotate_each, jobs)
+            for job, result in zip(jobs, results):
+                if job.future.done():
+                    continue
+                if isinstance(result, Exception):
+                    job.future.set_exception(result)
+                else:
+                    job.future.set_result(result)
 
     async def _collect(self, first: _Job) -> tuple[list[_Job], Optional[_Job]]:
         """``first`` and the jobs queued up to ``max_wait_ms`` after it, within ``max_batch`` texts; the next one."""
@@ -192,6 +191,16 @@ class MicroBatcher:
             jobs.append(job)
             size += len(job.texts)
         return jobs, None
+
+    def _annotate_each(self, jobs: list[_Job]) -> list[list[Record] | Exception]:
+        """``_annotate`` over all jobs; when it fails, each job again on its own, so a failing request
+        gets its error and the requests batched with it their records."""
+        try:
+            return list(self._annotate(jobs))
+        except Exception as err:
+            if len(jobs) == 1:
+                return [err]
+        return [result for job in jobs for result in self._annotate_each([job])]
 
     def _annotate(self, jobs: list[_Job]) -> list[list[Record]]:
         """One ``nlp.pipe`` call over all the jobs' texts (in the worker thread); each job's records."""
@@ -221,6 +230,57 @@ class _AsciiJSONResponse(JSONResponse):
 async def _invalid_body(request: Request, exc: RequestValidationError) -> JSONResponse:
     """FastAPI's 422 answer, safe for any input it echoes."""
     return _AsciiJSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class BodyLimit:
+    """ASGI middleware: 413 for a request body over ``max_bytes`` (by ``Content-Length``, or counted
+    while a chunked body arrives), before anything parses it."""
+
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope.get("headers", [])).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+            await self._refuse(scope, receive, send, length.isdigit())
+            return
+        received, too_large, refused = 0, False, False
+
+        async def counted() -> dict:
+            nonlocal received, too_large
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    too_large = True
+                    raise _BodyTooLarge
+            return message
+
+        async def guarded(message: dict) -> None:
+            nonlocal refused
+            if not too_large:
+                await send(message)
+            elif not refused:  # the app answered the broken-off body (400): the answer is 413
+                refused = True
+                await self._refuse(scope, receive, send, True)
+
+        try:
+            await self.app(scope, counted, guarded)
+        except _BodyTooLarge:
+            if not refused:
+                await self._refuse(scope, receive, send, True)
+
+    async def _refuse(self, scope: dict, receive: Any, send: Any, too_large: bool) -> None:
+        detail = f"Request body over {self.max_bytes} bytes." if too_large else "Invalid Content-Length header."
+        await JSONResponse({"detail": detail}, status_code=413 if too_large else 400)(scope, receive, send)
 
 
 def _distilner(nlp: Language) -> DistilNER:
@@ -254,6 +314,7 @@ def create_app(nlp: Language, limits: Limits = Limits(), pipeline_path: Optional
         lifespan=lifespan,
         exception_handlers={RequestValidationError: _invalid_body},
     )
+    app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
 
     @app.post("/ner", response_model=NERResponse, response_model_exclude_unset=True)
     async def ner(body: NERRequest) -> dict[str, list[Record]]:
@@ -261,9 +322,10 @@ def create_app(nlp: Language, limits: Limits = Limits(), pipeline_path: Optional
         texts = body.all_texts()
         if len(texts) > limits.max_texts:
             raise HTTPException(413, f"{len(texts)} texts in one request; the limit is {limits.max_texts}.")
+        max_chars = min(limits.max_chars, nlp.max_length)
         for i, text in enumerate(texts):
-            if len(text) > limits.max_chars:
-                raise HTTPException(413, f"Text {i} has {len(text)} characters; the limit is {limits.max_chars}.")
+            if len(text) > max_chars:
+                raise HTTPException(413, f"Text {i} has {len(text)} characters; the limit is {max_chars}.")
         if body.token_scores and not pipe.cfg["store_probs"]:
             raise HTTPException(400, "Token scores are off in this pipeline (store_probs = false).")
         if not texts:

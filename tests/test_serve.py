@@ -7,7 +7,7 @@ import socket
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, AsyncIterator, Callable, Iterator
 
 import httpx
 import pytest
@@ -207,3 +207,72 @@ def test_cli_serve(iob_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     limits = info_json["limits"]
     assert (limits["max_texts"], limits["max_wait_ms"], limits["max_batch"]) == (3, 1.0, 32)
     assert info_json["token_scores"] is True  # the CLI stores token scores, for requests that ask for them
+
+
+def _asgi(app: FastAPI, scenario: Callable[[httpx.AsyncClient], Any]) -> Any:
+    async def run() -> Any:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+                return await scenario(client)
+
+    return asyncio.run(run())
+
+
+def test_request_body_over_the_byte_limit_is_413(nlp: Language) -> None:
+    app = create_app(nlp, Limits(max_body_bytes=1000))
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"text": "John", "pad": "'
+        for _ in range(10):
+            yield b"x" * 200
+        yield b'"}'
+
+    async def scenario(client: httpx.AsyncClient) -> list[httpx.Response]:
+        big = await client.post("/ner", json={"text": "John went.", "unknown": "x" * 2000})
+        chunked = await client.post("/ner", content=chunks(), headers={"content-type": "application/json"})
+        small = await client.post("/ner", json={"text": "John went.", "unknown": "x"})
+        return [big, chunked, small]
+
+    big, chunked, small = _asgi(app, scenario)
+    assert big.status_code == 413 and "1000 bytes" in big.json()["detail"]
+    assert chunked.status_code == 413
+    assert small.status_code == 200
+
+
+def test_one_failing_request_does_not_fail_the_requests_batched_with_it(nlp: Language) -> None:
+    class Fragile:
+        max_length = nlp.max_length
+
+        def pipe(self, texts: list[str], **kwargs: Any) -> Iterator[Any]:
+            if any("boom" in t for t in texts):
+                raise RuntimeError("this text breaks the model")
+            return nlp.pipe(texts, **kwargs)
+
+    app = create_app(nlp, Limits(max_batch=8, max_wait_ms=200))
+
+    async def scenario(client: httpx.AsyncClient) -> list[httpx.Response]:
+        app.state.batcher.nlp = Fragile()
+        bodies = [{"text": "John went to Paris."}, {"text": "boom"}, {"texts": ["Mary is in London.", "ok"]}]
+        responses = await asyncio.gather(*(client.post("/ner", json=b) for b in bodies))
+        assert app.state.batcher.pipe_calls >= 2  # batched together first, then retried per request
+        return list(responses)
+
+    good, bad, also_good = _asgi(app, scenario)
+    assert bad.status_code == 500
+    assert good.status_code == also_good.status_code == 200
+    assert [r["text"] for r in also_good.json()["results"]] == ["Mary is in London.", "ok"]
+
+
+def test_text_over_nlp_max_length_is_413(iob_dir: Path) -> None:
+    nlp = spacy.blank("en")
+    nlp.add_pipe("distilner", config={"model": str(iob_dir)})
+    nlp.max_length = 50
+    app = create_app(nlp, Limits(max_chars=1000))
+
+    async def scenario(client: httpx.AsyncClient) -> list[httpx.Response]:
+        return [await client.post("/ner", json={"texts": ["short", "x" * 60]}), await client.post("/ner", json={"text": "x" * 50})]
+
+    over, fine = _asgi(app, scenario)
+    assert over.status_code == 413 and "limit is 50" in over.json()["detail"]
+    assert fine.status_code == 200
