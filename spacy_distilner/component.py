@@ -26,7 +26,15 @@ from .batching import Batch, PaddingStats, build_batches
 from .decode import Decoding, TagSet, decode, span_confidence, tag_path
 from .errors import Errors
 from .extensions import install_extensions
-from .loading import init_head_rows, load_classifier, load_for_training, load_tokenizer, resolve_model_path
+from .loading import (
+    init_head_rows,
+    load_classifier,
+    load_for_training,
+    load_tokenizer,
+    read_settings,
+    resolve_model_path,
+    write_settings,
+)
 from .training.lora import is_lora
 from .training.loss import IGNORE, cross_entropy, piece_targets, tag_names, token_tag_ids
 from .tokenize import DocPieces, special_tokens_layout, tokenize_texts
@@ -34,8 +42,7 @@ from .windows import Window, check_window, make_windows
 
 MODEL_DIR = "model"
 ADAPTER_DIR = "adapter"  # under MODEL_DIR when trained with LoRA: the adapter and head alone
-SETTINGS = "distilner.json"  # stored beside the weights: temperature, window length and stride
-#: Model settings stored in ``SETTINGS`` (``languages``: what the model was trained on, if known).
+#: Model settings stored in ``distilner.json`` (``languages``: what the model was trained on, if known).
 SETTINGS_KEYS = ("temperature", "max_length", "stride", "languages")
 PRECISIONS = {"torch": ("fp32", "bf16"), "onnx": ("fp32", "int8", "fp16")}
 
@@ -268,9 +275,9 @@ class DistilNER(TrainablePipe):
     # ------------------------------------------------------------------ loading
     def _load(self, path: Path) -> None:
         """Load weights, tokenizer and settings from a model directory and set up the backend."""
+        hf_model = load_classifier(path)  # validates the directory first: a broken one is named before the tokenizer
         tokenizer = load_tokenizer(path)
-        hf_model = load_classifier(path)
-        settings = srsly.read_json(path / SETTINGS) if (path / SETTINGS).is_file() else {}
+        settings = read_settings(path)
         for key in ("max_length", "stride"):  # the model's own window, unless the config sets one
             if self.cfg[key] is None:
                 self.cfg[key] = settings.get(key)
@@ -471,7 +478,7 @@ class DistilNER(TrainablePipe):
             hf_model = merge(hf_model)
         hf_model.save_pretrained(str(path), safe_serialization=True)
         self._tokenizer.save_pretrained(str(path))
-        srsly.write_json(path / SETTINGS, {k: self.cfg[k] for k in SETTINGS_KEYS})
+        write_settings(path, {k: self.cfg[k] for k in SETTINGS_KEYS})
         if self.cfg["backend"] == "onnx":  # the graph in use, so that loading does not export again
             from .backends.onnx import ONNX_FILES, OnnxBackend
 

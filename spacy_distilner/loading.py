@@ -7,6 +7,8 @@ directory can be wrong gives an error that names the problem.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
 from contextlib import contextmanager
@@ -64,25 +66,118 @@ def resolve_model_path(name: str) -> Path:
     raise ValueError(Errors.D001.format(path=path))
 
 
+SETTINGS_FILE = "distilner.json"  # beside the weights: temperature, window, languages, weight digests
+WEIGHTS_KEY = "weights"  # in SETTINGS_FILE: {file name: {"size": bytes, "sha256": hex}}
+_DIGESTS: dict[tuple[str, int, int], str] = {}  # (resolved path, size, mtime_ns) -> sha256, this process
+
+
+def read_json_object(file: Path) -> dict:
+    """A JSON object from ``file``; D022 naming the file when it is not JSON or not an object."""
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(Errors.D022.format(file=file, problem=f"not valid JSON ({err})")) from err
+    if not isinstance(data, dict):
+        raise ValueError(Errors.D022.format(file=file, problem=f"expected a JSON object, got {type(data).__name__}"))
+    return data
+
+
 def _weight_files(path: Path) -> list[Path]:
     if (path / "model.safetensors").is_file():
         return [path / "model.safetensors"]
     index = path / "model.safetensors.index.json"
     if index.is_file():
-        shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
-        return [path / s for s in shards]
+        weight_map = read_json_object(index).get("weight_map")
+        if not isinstance(weight_map, dict) or not weight_map or not all(isinstance(v, str) for v in weight_map.values()):
+            raise ValueError(Errors.D022.format(file=index, problem="no 'weight_map' of tensor names to shard files"))
+        root = path.resolve()
+        shards = []
+        for shard in sorted(set(weight_map.values())):
+            file = path / shard
+            if Path(shard).is_absolute() or root not in file.resolve().parents:
+                raise ValueError(Errors.D022.format(file=index, problem=f"it names a shard outside the model directory: {shard!r}"))
+            if not file.is_file():
+                raise ValueError(Errors.D022.format(file=index, problem=f"it names a shard that does not exist: {shard!r}"))
+            shards.append(file)
+        return shards
     pickles = [p.name for p in path.glob("*.bin")] + [p.name for p in path.glob("*.pt")]
     extra = f"Found only pickled weights ({', '.join(pickles)}). " if pickles else ""
     raise ValueError(Errors.D002.format(path=path, extra=extra))
 
 
+def _digest_cache() -> Path:
+    return cache_dir() / "digests.json"
+
+
+def file_digest(file: Path) -> str:
+    """SHA-256 of ``file``, computed once per (path, size, mtime) and remembered in the cache directory."""
+    stat = file.stat()
+    key = (str(file.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key in _DIGESTS:
+        return _DIGESTS[key]
+    cache_key = "|".join(map(str, key))
+    try:
+        cached = json.loads(_digest_cache().read_text())
+    except (OSError, ValueError):
+        cached = {}
+    if not isinstance(cached, dict):
+        cached = {}
+    digest = cached.get(cache_key)
+    if not isinstance(digest, str):
+        sha = hashlib.sha256()
+        with open(file, "rb") as f:
+            for block in iter(lambda: f.read(1 << 22), b""):
+                sha.update(block)
+        digest = sha.hexdigest()
+        cached[cache_key] = digest
+        with contextlib.suppress(OSError):  # a read-only cache only costs the hash next time
+            _digest_cache().parent.mkdir(parents=True, exist_ok=True)
+            _digest_cache().write_text(json.dumps(cached))
+    _DIGESTS[key] = digest
+    return digest
+
+
+def weight_digests(path: Path) -> dict[str, dict[str, Any]]:
+    """``{file name: {"size", "sha256"}}`` of every weight file in ``path`` (stored in ``distilner.json``)."""
+    return {f.name: {"size": f.stat().st_size, "sha256": file_digest(f)} for f in _weight_files(path)}
+
+
+def write_settings(path: Path, settings: Mapping[str, Any]) -> None:
+    """``distilner.json`` in ``path``: ``settings`` plus the digests of the weight files saved there."""
+    (path / SETTINGS_FILE).write_text(json.dumps({**settings, WEIGHTS_KEY: weight_digests(path)}, indent=2))
+
+
+def read_settings(path: Path) -> dict:
+    """``distilner.json`` of ``path`` (``{}`` when absent); D022 when it is not a JSON object."""
+    file = path / SETTINGS_FILE
+    return read_json_object(file) if file.is_file() else {}
+
+
+def verify_weights(path: Path, recorded: Mapping[str, Any]) -> None:
+    """D023 unless every weight file recorded in ``distilner.json`` has its recorded size and SHA-256."""
+    for name, expected in recorded.items():
+        file = path / name
+        if not isinstance(expected, dict) or "/" in name or not file.is_file():
+            raise ValueError(Errors.D022.format(file=path / SETTINGS_FILE, problem=f"bad weight record {name!r}"))
+        size = file.stat().st_size
+        if size != expected.get("size"):
+            raise ValueError(Errors.D023.format(file=file, what="size", found=size, expected=expected.get("size")))
+        digest = file_digest(file)
+        if digest != expected.get("sha256"):
+            raise ValueError(Errors.D023.format(file=file, what="SHA-256", found=digest, expected=expected.get("sha256")))
+
+
 def _head_shape(files: list[Path]) -> tuple[int, int] | None:
-    """Shape of the token-classification head (``classifier.weight``), if the weights have one."""
+    """Shape of the token-classification head (``classifier.weight``), if the weights have one;
+    D022 for a file that is not valid safetensors (truncated, garbage)."""
     for file in files:
-        with safe_open(str(file), framework="numpy") as f:
-            for key in f.keys():
-                if key == "classifier.weight" or key.endswith(".classifier.weight"):
-                    return tuple(f.get_slice(key).get_shape())  # type: ignore[return-value]
+        try:
+            with safe_open(str(file), framework="numpy") as f:
+                for key in f.keys():
+                    if key == "classifier.weight" or key.endswith(".classifier.weight"):
+                        return tuple(f.get_slice(key).get_shape())  # type: ignore[return-value]
+        except Exception as err:  # safetensors raises its own error type for a bad header
+            raise ValueError(Errors.D022.format(file=file, problem=f"not a valid safetensors file ({err})")) from err
     return None
 
 
@@ -103,8 +198,13 @@ def check_model_dir(path: Path) -> dict:
     config_file = path / "config.json"
     if not config_file.is_file():
         raise ValueError(Errors.D001.format(path=path / "config.json"))
-    config = json.loads(config_file.read_text())
+    config = read_json_object(config_file)
+    id2label = config.get("id2label", {})
+    if not isinstance(id2label, dict) or set(id2label) != {str(i) for i in range(len(id2label))}:
+        keys = sorted(id2label) if isinstance(id2label, dict) else id2label
+        raise ValueError(Errors.D022.format(file=config_file, problem=f"id2label keys must be 0 … n-1, got {keys!r}"))
     files = _weight_files(path)
+    verify_weights(path, read_settings(path).get(WEIGHTS_KEY) or {})
     shape = _head_shape(files)
     if shape is None:
         raise ValueError(Errors.D003.format(path=path, missing="'classifier.weight'"))
@@ -179,9 +279,9 @@ def load_for_training(path: Path, tags: tuple[str, ...]):
     import torch
     from transformers import AutoModelForTokenClassification
 
-    config = json.loads((path / "config.json").read_text()) if (path / "config.json").is_file() else None
-    if config is None:
+    if not (path / "config.json").is_file():
         raise ValueError(Errors.D001.format(path=path / "config.json"))
+    config = read_json_object(path / "config.json")
     files = _weight_files(path)  # refuses pickle-only directories
     try:
         model = AutoModelForTokenClassification.from_pretrained(

@@ -99,3 +99,87 @@ def test_one_failing_doc_does_not_fail_its_batch(nlp: Language, monkeypatch: pyt
     docs = list(nlp.pipe(texts, batch_size=3))
     assert failed == ["boom"]
     assert [d.text for d in docs if d.has_extension("ner_probs") and d._.ner_probs is not None] == [texts[0], texts[2]]
+
+
+def _shard(d: Path) -> None:
+    (d / "model.safetensors").rename(d / "model-00001-of-00001.safetensors")
+
+
+def _corrupt(kind: str, d: Path) -> None:
+    import json
+
+    weights = d / "model.safetensors"
+    if kind == "truncated_weights":
+        weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    elif kind == "garbage_weights":
+        weights.write_bytes(b"garbage" * 100)
+    elif kind == "config_not_object":
+        (d / "config.json").write_text("[1, 2]")
+    elif kind == "config_not_json":
+        (d / "config.json").write_text("{not json")
+    elif kind == "empty_index":
+        _shard(d)
+        (d / "model.safetensors.index.json").write_text("")
+    elif kind == "garbage_index":
+        _shard(d)
+        (d / "model.safetensors.index.json").write_text('{"weight_map": 5}')
+    elif kind == "index_outside":
+        weights.rename(d.parent / "outside.safetensors")
+        (d / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {"x": "../outside.safetensors"}}))
+    elif kind == "id2label_keys":
+        config = json.loads((d / "config.json").read_text())
+        config["id2label"] = {str(i + 1): tag for i, tag in enumerate(config["id2label"].values())}
+        (d / "config.json").write_text(json.dumps(config))
+    elif kind == "empty_dir":
+        for f in d.iterdir():
+            f.unlink()
+
+
+CORRUPT = {
+    "truncated_weights": ("D022", "model.safetensors"),
+    "garbage_weights": ("D022", "model.safetensors"),
+    "config_not_object": ("D022", "config.json"),
+    "config_not_json": ("D022", "config.json"),
+    "empty_index": ("D022", "model.safetensors.index.json"),
+    "garbage_index": ("D022", "model.safetensors.index.json"),
+    "index_outside": ("D022", "outside the model directory"),
+    "id2label_keys": ("D022", "id2label"),
+    "empty_dir": ("D001", "config.json"),
+}
+
+
+@pytest.mark.parametrize("kind", list(CORRUPT))
+def test_corrupted_model_dirs_are_named(iob_dir: Path, tmp_path: Path, kind: str) -> None:
+    import shutil
+
+    d = tmp_path / "broken"
+    shutil.copytree(iob_dir, d)
+    _corrupt(kind, d)
+    code, where = CORRUPT[kind]
+    pipe = spacy.blank("en").add_pipe("distilner", config={"model": str(d)})
+    with pytest.raises(ValueError, match=code) as err:
+        pipe.hf_model
+    assert where in str(err.value) and len(str(err.value)) < 600
+    inp = tmp_path / "in.txt"
+    inp.write_text(TEXT)
+    for command in (["annotate", inp, tmp_path / "o.jsonl"], ["render", inp, tmp_path / "o.html"], ["evaluate", inp]):
+        result = _run(*command, "--model", d)
+        assert result.exit_code == 1 and code in result.stderr and "Traceback" not in result.output
+
+
+def test_changed_weights_fail_their_recorded_digest(nlp: Language, tmp_path: Path) -> None:
+    import json
+
+    nlp.to_disk(tmp_path / "p")
+    model = tmp_path / "p" / "distilner" / "model"
+    recorded = json.loads((model / "distilner.json").read_text())["weights"]
+    assert set(recorded) == {"model.safetensors"} and len(recorded["model.safetensors"]["sha256"]) == 64
+    assert spacy.load(tmp_path / "p")("John Smith").text == "John Smith"  # verifies and loads
+    data = bytearray((model / "model.safetensors").read_bytes())
+    data[-200:-100] = bytes(b ^ 0xFF for b in data[-200:-100])  # flipped bytes inside a tensor
+    (model / "model.safetensors").write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="D023.*SHA-256"):
+        spacy.load(tmp_path / "p")
+    (model / "model.safetensors").write_bytes(bytes(data[:-8]))
+    with pytest.raises(ValueError, match="D02[23]"):
+        spacy.load(tmp_path / "p")

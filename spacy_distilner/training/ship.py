@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 from pathlib import Path
 from typing import Optional, Sequence
@@ -11,7 +10,7 @@ from typing import Optional, Sequence
 import spacy
 
 from ..component import SETTINGS_KEYS
-from ..loading import KNOWN_MODELS
+from ..loading import KNOWN_MODELS, write_settings
 
 
 def ship(
@@ -45,7 +44,7 @@ def ship(
     settings = {k: pipe.cfg[k] for k in SETTINGS_KEYS}
     if languages is not None:
         settings["languages"] = list(languages) or None
-    (target / "distilner.json").write_text(json.dumps(settings, indent=2))
+    write_settings(target, settings)
     if card is not None:
         shutil.copy(card, target / "MODEL_CARD.md")
     return target
