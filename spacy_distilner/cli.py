@@ -400,7 +400,8 @@ def evaluate(
 
 
 def _register_export() -> None:
-    """``export-onnx``: the same command as ``python -m spacy_distilner.export`` (imported on use)."""
+    """``export-onnx``: the same command as ``python -m spacy_distilner.export`` (its torch and onnxruntime
+    imports happen when it runs)."""
     from .export.__main__ import main as export_main
 
     app.command("export-onnx", help=export_main.__doc__)(export_main)

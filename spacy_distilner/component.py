@@ -7,7 +7,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Literal, Optional, Sequence
+from typing import Any, Callable, Iterable, Iterator, Literal, Mapping, Optional, Sequence
 
 import numpy as np
 import srsly
@@ -31,19 +31,15 @@ from .loading import (
     load_classifier,
     load_for_training,
     load_tokenizer,
-    read_settings,
     resolve_model_path,
-    write_settings,
+    write_model_settings,
 )
+from .model_dir import ADAPTER_DIR, MODEL_DIR, SETTINGS_KEYS, read_settings
 from .training.lora import is_lora
 from .training.loss import IGNORE, cross_entropy, piece_targets, tag_names, token_tag_ids
 from .tokenize import DocPieces, special_tokens_layout, tokenize_texts
 from .windows import Window, check_window, make_windows
 
-MODEL_DIR = "model"
-ADAPTER_DIR = "adapter"  # under MODEL_DIR when trained with LoRA: the adapter and head alone
-#: Model settings stored in ``distilner.json`` (``languages``: what the model was trained on, if known).
-SETTINGS_KEYS = ("temperature", "max_length", "stride", "languages")
 PRECISIONS = {"torch": ("fp32", "bf16"), "onnx": ("fp32", "int8", "fp16")}
 
 
@@ -56,8 +52,11 @@ class TokenScores:
     skip: np.ndarray  # (n_tokens,) bool: whitespace tokens, transparent to decoding
 
 
+FACTORY = "distilner"  # the factory name; a pipeline may name the component otherwise
+
+
 @Language.factory(
-    "distilner",
+    FACTORY,
     assigns=["doc.ents", "token.ent_iob", "token.ent_type", "doc._.ner_logits", "doc._.ner_probs"],
     default_config={
         "model": "default",
@@ -478,7 +477,7 @@ class DistilNER(TrainablePipe):
             hf_model = merge(hf_model)
         hf_model.save_pretrained(str(path), safe_serialization=True)
         self._tokenizer.save_pretrained(str(path))
-        write_settings(path, {k: self.cfg[k] for k in SETTINGS_KEYS})
+        write_model_settings(path, {k: self.cfg[k] for k in SETTINGS_KEYS})
         if self.cfg["backend"] == "onnx":  # the graph in use, so that loading does not export again
             from .backends.onnx import ONNX_FILES, OnnxBackend
 
@@ -648,3 +647,20 @@ class DistilNER(TrainablePipe):
             )
             param.data.copy_(torch.from_numpy(weights))
             param.grad.zero_()
+
+
+def component_name(config: Mapping[str, Any]) -> str:
+    """The name of the first distilner component in a pipeline's config (ValueError when there is none)."""
+    components = config.get("components", {})
+    name = next((n for n, block in components.items() if block.get("factory") == FACTORY), None)
+    if name is None:
+        raise ValueError("The pipeline has no distilner component.")
+    return name
+
+
+def find_component(nlp: Language) -> DistilNER:
+    """The first distilner component of ``nlp`` (ValueError when there is none)."""
+    pipe = next((p for _, p in nlp.pipeline if isinstance(p, DistilNER)), None)
+    if pipe is None:
+        raise ValueError("The pipeline has no distilner component.")
+    return pipe

@@ -20,7 +20,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .errors import Errors
-from .loading import cache_dir
+from .cache import cache_dir
 
 MANIFEST = "external_embeddings.json"
 WEIGHTS = "model.safetensors"

@@ -25,7 +25,7 @@ from spacy.displacy.render import DEFAULT_ENTITY_COLOR, DEFAULT_LABEL_COLORS
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 
-from .component import DistilNER
+from .component import DistilNER, component_name
 
 InputFormat = Literal["auto", "text", "jsonl"]
 Record = tuple[str, Any]  # (text, meta)
@@ -166,10 +166,7 @@ def load_pipeline(
         nlp = spacy.blank(lang)
         name = nlp.add_pipe("distilner", config={"model": model or "default", **given}).name
     else:
-        components = spacy.util.load_config(Path(pipeline) / "config.cfg")["components"]
-        name = next((n for n, c in components.items() if c.get("factory") == "distilner"), None)
-        if name is None:
-            raise ValueError(f"No distilner component in the pipeline {pipeline}.")
+        name = component_name(spacy.util.load_config(Path(pipeline) / "config.cfg"))
         nlp = spacy.load(pipeline, config={"components": {name: given}})
     pipe = nlp.get_pipe(name)
     assert isinstance(pipe, DistilNER)

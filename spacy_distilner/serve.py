@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from spacy.language import Language
 
 from . import __version__
-from .component import DistilNER
+from .component import find_component
 from .io import doc_to_json
 
 Record = dict[str, Any]
@@ -283,19 +283,12 @@ class BodyLimit:
         await JSONResponse({"detail": detail}, status_code=413 if too_large else 400)(scope, receive, send)
 
 
-def _distilner(nlp: Language) -> DistilNER:
-    pipe = next((p for _, p in nlp.pipeline if isinstance(p, DistilNER)), None)
-    if pipe is None:
-        raise ValueError("The pipeline has no distilner component.")
-    return pipe
-
-
 def create_app(nlp: Language, limits: Limits = Limits(), pipeline_path: Optional[Path] = None) -> FastAPI:
     """The API over ``nlp`` (with a distilner component); ``pipeline_path`` is reported by ``/info``.
 
     The micro-batcher runs while the app's lifespan does; it is ``app.state.batcher`` then.
     """
-    pipe = _distilner(nlp)
+    pipe = find_component(nlp)
     _ = pipe.hf_model  # load now: a bad model fails before the server starts
 
     @asynccontextmanager

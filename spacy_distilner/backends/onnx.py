@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import numpy as np
-import onnxruntime as ort
 
 from ..errors import Errors
 
@@ -18,6 +17,8 @@ CPU = "CPUExecutionProvider"
 
 def providers_for_device(device: str) -> list[Any]:
     """Execution providers for a component ``device`` setting: ``auto``, ``cpu`` or ``cuda[:N]``."""
+    import onnxruntime as ort  # imported on use: a torch-only run never loads it
+
     available = ort.get_available_providers()
     if device == "auto":
         return [CUDA, CPU] if CUDA in available else [CPU]
@@ -38,6 +39,8 @@ class OnnxBackend:
         self, path: str | Path, num_threads: Optional[int] = None, providers: Optional[Sequence[Any]] = None
     ) -> None:
         """``providers=None``: CUDA when onnxruntime has it, else CPU; ``num_threads``: intra-op threads."""
+        import onnxruntime as ort
+
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if num_threads:

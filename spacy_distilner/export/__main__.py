@@ -13,11 +13,10 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from importlib.metadata import version
 from pathlib import Path
 from typing import Optional
 
-import onnxruntime
-import torch
 import typer
 
 from ..backends.onnx import ONNX_FILES
@@ -45,13 +44,13 @@ def _model_dir_of(src: Path) -> Path:
         return src
     from spacy.util import load_config
 
-    from ..component import MODEL_DIR
+    from ..component import component_name
+    from ..model_dir import MODEL_DIR
 
-    components = load_config(src / "config.cfg").get("components", {})
-    names = [name for name, block in components.items() if block.get("factory") == "distilner"]
-    if not names:
-        raise typer.BadParameter(f"the spaCy pipeline '{src}' has no distilner component")
-    return src / names[0] / MODEL_DIR
+    try:
+        return src / component_name(load_config(src / "config.cfg")) / MODEL_DIR
+    except ValueError as err:
+        raise typer.BadParameter(f"the spaCy pipeline '{src}': {err}") from err
 
 
 @app.command()
@@ -96,7 +95,7 @@ def main(
         "opset": opset,
         "int8_recipe": {"weights": recipe.weights, "per_channel": per_channel, "reduce_range": recipe.reduce_range,
                         "exclude": list(recipe.exclude)},
-        "versions": {"onnxruntime": onnxruntime.__version__, "torch": torch.__version__},
+        "versions": {"onnxruntime": version("onnxruntime"), "torch": version("torch")},
         "fp32_max_abs_diff_threshold": FP32_MAX_DIFF,
         "passed": passed,
         "variants": variants,

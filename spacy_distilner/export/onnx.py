@@ -20,7 +20,7 @@ import numpy as np
 
 from ..backends.onnx import ONNX_FILES, OnnxBackend
 from ..decode import TagSet, decode
-from ..loading import cache_dir
+from ..cache import cache_dir
 
 INPUT_NAMES = ("input_ids", "attention_mask")
 OUTPUT_NAMES = ("logits",)

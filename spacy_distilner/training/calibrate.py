@@ -19,6 +19,7 @@ import spacy
 from spacy.tokens import Doc, DocBin
 
 from ..align import softmax, token_bounds
+from ..component import find_component
 from ..decode import TagSet, decode, span_confidence, tag_path
 
 
@@ -91,7 +92,7 @@ def reliability_plot(before: EntityOutcomes, after: EntityOutcomes, temperature:
 def calibrate(pipeline_dir: Path, dev_path: Path, output_dir: Path, metrics_dir: Path) -> dict:
     """Fit the temperature on ``dev_path``, save the calibrated pipeline and metrics (JSON + PNG)."""
     nlp = spacy.load(pipeline_dir)
-    pipe = nlp.get_pipe("distilner")
+    pipe = find_component(nlp)
     pipe.cfg["temperature"] = 1.0
     golds = list(DocBin().from_disk(dev_path).get_docs(nlp.vocab))
     docs = list(nlp.pipe(g.text for g in golds))

@@ -9,8 +9,9 @@ from typing import Optional, Sequence
 
 import spacy
 
-from ..component import SETTINGS_KEYS
-from ..loading import KNOWN_MODELS, write_settings
+from ..component import find_component
+from ..loading import KNOWN_MODELS, write_model_settings
+from ..model_dir import SETTINGS_KEYS
 
 
 def ship(
@@ -29,7 +30,7 @@ def ship(
     import torch
 
     nlp = spacy.load(pipeline_dir)
-    pipe = nlp.get_pipe("distilner")
+    pipe = find_component(nlp)
     if target.exists():
         shutil.rmtree(target)
     target.mkdir(parents=True)
@@ -44,7 +45,7 @@ def ship(
     settings = {k: pipe.cfg[k] for k in SETTINGS_KEYS}
     if languages is not None:
         settings["languages"] = list(languages) or None
-    write_settings(target, settings)
+    write_model_settings(target, settings)
     if card is not None:
         shutil.copy(card, target / "MODEL_CARD.md")
     return target
