@@ -1,5 +1,5 @@
-"""The ``distilner`` command line (also ``python -m spacy_distilner``): annotate, ray-annotate, render, serve, evaluate,
-export-onnx.
+"""The ``distilner`` command line (also ``python -m spacy_distilner``): annotate, ray-annotate, render, serve, info,
+evaluate, export-onnx.
 
 Messages, warnings and the summary go to stderr, so ``-`` can stream JSONL to stdout.
 """
@@ -373,6 +373,43 @@ def serve(
     nlp, _ = _load(model, pipeline, lang, backend=backend, precision=precision, device=device, store_probs=True)
     limits = Limits(max_batch, max_wait_ms, max_queue, max_chars, max_texts, max_body_bytes)
     uvicorn.run(create_app(nlp, limits, pipeline), host=host, port=port)
+
+
+@app.command()
+def info(
+    model: ModelOpt = None,
+    pipeline: PipelineOpt = None,
+    lang: LangOpt = "en",
+    backend: BackendOpt = None,
+    precision: PrecisionOpt = None,
+    device: DeviceOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """The model, its labels, and how it runs here: backend, precision (``auto`` resolved), device, CPU kernels."""
+    import json
+
+    from . import __version__
+
+    _, pipe = _load(model, pipeline, lang, backend=backend, precision=precision, device=device)
+    report = {
+        "model": pipe.model_name if pipeline is None else str(pipeline),
+        "labels": list(pipe.labels),
+        "tags": list(pipe.tag_labels),
+        "window": {"max_length": pipe.max_length, "stride": pipe.stride},
+        "temperature": pipe.cfg["temperature"],
+        **pipe.backend_info,
+        "version": __version__,
+    }
+    if as_json:
+        typer.echo(json.dumps(report))
+        return
+    cpu = report.pop("cpu")
+    for key, value in report.items():
+        typer.echo(f"{key:<22}{', '.join(value) if isinstance(value, list) else value}")
+    typer.echo(f"{'cpu':<22}{cpu['model']}")
+    typer.echo(f"{'cpu flags':<22}{' '.join(cpu['flags']) or '-'}")
+    typer.echo(f"{'native bf16':<22}{cpu['native_bf16']}")
+    typer.echo(f"{'int8 kernels':<22}{'u8s8 (VNNI/AMX)' if cpu['int8_family'] == 'vnni' else 'u8u8 (AVX2)'}")
 
 
 @app.command()

@@ -21,7 +21,7 @@ from spacy.vocab import Vocab
 
 from .align import Pooling, align, pool, token_bounds
 from .annotate import EntsMode, write_entities
-from .backends import Backend, resolve_device
+from .backends import Backend, resolve_device, resolve_precision
 from .batching import Batch, PaddingStats, build_batches
 from .decode import Decoding, TagSet, decode, span_confidence, tag_path
 from .errors import Errors
@@ -40,7 +40,7 @@ from .training.loss import IGNORE, cross_entropy, piece_targets, tag_names, toke
 from .tokenize import DocPieces, special_tokens_layout, tokenize_texts
 from .windows import Window, check_window, make_windows
 
-PRECISIONS = {"torch": ("fp32", "bf16"), "onnx": ("fp32", "int8", "fp16")}
+PRECISIONS = {"torch": ("auto", "fp32", "bf16"), "onnx": ("auto", "fp32", "int8", "fp16")}
 
 
 @dataclass
@@ -61,7 +61,7 @@ FACTORY = "distilner"  # the factory name; a pipeline may name the component oth
     default_config={
         "model": "default",
         "backend": "torch",
-        "precision": "fp32",
+        "precision": "auto",
         "device": "auto",
         "max_length": None,
         "stride": None,
@@ -92,7 +92,7 @@ def make_distilner(
     name: str,
     model: str,
     backend: Literal["torch", "onnx"],
-    precision: Literal["fp32", "bf16", "int8", "fp16"],
+    precision: Literal["auto", "fp32", "bf16", "int8", "fp16"],
     device: str,
     max_length: Optional[int],
     stride: Optional[int],
@@ -194,7 +194,7 @@ class DistilNER(TrainablePipe):
         lang: Optional[str] = None,
         model_name: str = "default",
         backend: str = "torch",
-        precision: str = "fp32",
+        precision: str = "auto",
         device: str = "auto",
         max_length: Optional[int] = None,
         stride: Optional[int] = None,
@@ -219,7 +219,7 @@ class DistilNER(TrainablePipe):
         scorer: Optional[Callable] = None,
     ) -> None:
         _check_choice("backend", backend, ("torch", "onnx"))
-        _check_choice("precision", precision, ("fp32", "bf16", "int8", "fp16"))
+        _check_choice("precision", precision, ("auto", "fp32", "bf16", "int8", "fp16"))
         if precision not in PRECISIONS[backend]:
             options = ", ".join(PRECISIONS[backend])
             raise ValueError(Errors.D018.format(precision=precision, backend=backend, options=options))
@@ -269,12 +269,17 @@ class DistilNER(TrainablePipe):
         self._hf_model: Any = None
         self._tokenizer: Any = None
         self._backend: Optional[Backend] = None
+        self._resolved: Optional[str] = None  # the precision "auto" (or a bf16 fallback) resolved to
+        self._source: Optional[Path] = None  # the directory the weights were loaded from
         install_extensions()
 
     # ------------------------------------------------------------------ loading
     def _load(self, path: Path) -> None:
         """Load weights, tokenizer and settings from a model directory and set up the backend."""
-        hf_model = load_classifier(path)  # validates the directory first: a broken one is named before the tokenizer
+        device, precision = self._runtime()
+        # validated first (a broken directory is named before the tokenizer), loaded straight into bf16 if it runs so
+        hf_model = load_classifier(path, "bf16" if precision == "bf16" else None)
+        self._source = path
         tokenizer = load_tokenizer(path)
         settings = read_settings(path)
         for key in ("max_length", "stride"):  # the model's own window, unless the config sets one
@@ -291,7 +296,14 @@ class DistilNER(TrainablePipe):
         if languages and self.lang and self.lang not in languages:
             warnings.warn(Errors.W002.format(model=self.model_name, languages=", ".join(languages), lang=self.lang))
 
-    def _set_model(self, hf_model: Any, tokenizer: Any, model_dir: Optional[Path] = None) -> None:
+    def _runtime(self, training: bool = False) -> tuple[str, str]:
+        """The device and precision the torch backend runs (``auto`` resolved for this machine, once)."""
+        device = resolve_device(self.cfg["device"]) if self.cfg["backend"] == "torch" else "cpu"
+        if self._resolved is None or training:
+            self._resolved = resolve_precision(self.cfg["backend"], self.cfg["precision"], device, training)
+        return device, self._resolved
+
+    def _set_model(self, hf_model: Any, tokenizer: Any, model_dir: Optional[Path] = None, training: bool = False) -> None:
         """Adopt a transformers (or peft-wrapped) model and tokenizer; validate the tag set and window settings.
 
         ``model_dir`` is where the weights came from: the onnx backend uses an ONNX file stored there.
@@ -300,7 +312,7 @@ class DistilNER(TrainablePipe):
 
         import torch
 
-        from .backends.torch import TorchBackend, cpu_supports_bf16
+        from .backends.torch import TorchBackend
 
         self.tagset = TagSet.from_id2label({int(k): v for k, v in hf_model.config.id2label.items()})
         limit = min(int(hf_model.config.max_position_embeddings), int(tokenizer.model_max_length))
@@ -314,15 +326,11 @@ class DistilNER(TrainablePipe):
         if self.cfg["num_threads"]:
             torch.set_num_threads(int(self.cfg["num_threads"]))
         self._hf_model, self._tokenizer = hf_model, tokenizer
-        device = None
+        device: Optional[str] = None
         if self.cfg["backend"] == "onnx":
             self._backend = self._onnx_backend(hf_model, model_dir)
         else:
-            precision = self.cfg["precision"]
-            device = resolve_device(self.cfg["device"])
-            if precision == "bf16" and device == "cpu" and not cpu_supports_bf16():
-                warnings.warn(Errors.W001)
-                precision = "fp32"  # autocast without native bf16 kernels is slower and no more accurate
+            device, precision = self._runtime(training)
             self._backend = TorchBackend(hf_model, device=device, precision=precision)
         # thinc's shim would otherwise move the model to thinc's default device (the CPU unless
         # `--gpu-id` is given): training runs where the backend runs
@@ -337,11 +345,12 @@ class DistilNER(TrainablePipe):
         """The ONNX file for ``precision`` stored in ``model_dir``, else one exported (once) into the cache."""
         from .backends.onnx import ONNX_FILES, OnnxBackend, providers_for_device
 
-        path = model_dir / ONNX_FILES[self.cfg["precision"]] if model_dir is not None else None
+        precision = self._runtime()[1]
+        path = model_dir / ONNX_FILES[precision] if model_dir is not None else None
         if path is None or not path.is_file():
             from .export.onnx import cached_export
 
-            path = cached_export(hf_model, self.cfg["precision"])
+            path = cached_export(hf_model, precision)
         return OnnxBackend(path, self.cfg["num_threads"], providers_for_device(self.cfg["device"]))
 
     def _ensure_model(self) -> None:
@@ -363,13 +372,18 @@ class DistilNER(TrainablePipe):
 
     @property
     def backend_info(self) -> dict[str, Any]:
-        """Backend, precision and device actually in use (bf16 may fall back to fp32)."""
+        """Backend, precision and device actually in use (``auto`` resolved; bf16 may fall back to fp32),
+        and what the CPU offers (``cpu``: model, flags, native bf16, int8 kernel family; CUDA/MPS)."""
+        from .cpu import accelerators, cpu_info
+
         self._ensure_model()
-        backend = self._backend
         return {
             "backend": self.cfg["backend"],
-            "precision": getattr(backend, "precision", self.cfg["precision"]),
-            "device": str(getattr(backend, "device", self.cfg["device"])),
+            "precision": self._resolved,
+            "configured_precision": self.cfg["precision"],
+            "device": str(getattr(self._backend, "device", self.cfg["device"])),
+            "cpu": cpu_info().as_dict(),
+            **accelerators(),
         }
 
     @property
@@ -475,6 +489,8 @@ class DistilNER(TrainablePipe):
 
             save_adapter(hf_model, path / ADAPTER_DIR)
             hf_model = merge(hf_model)
+        if self._resolved == "bf16" and self._source is not None:  # save the weights as stored, not their bf16 cast
+            hf_model = load_classifier(self._source)
         hf_model.save_pretrained(str(path), safe_serialization=True)
         self._tokenizer.save_pretrained(str(path))
         write_model_settings(path, {k: self.cfg[k] for k in SETTINGS_KEYS})
@@ -482,11 +498,11 @@ class DistilNER(TrainablePipe):
             from .backends.onnx import ONNX_FILES, OnnxBackend
 
             assert isinstance(self._backend, OnnxBackend)
-            src, target = self._backend.path, path / ONNX_FILES[self.cfg["precision"]]
+            src, target = self._backend.path, path / ONNX_FILES[self._runtime()[1]]
             if not src.is_file():  # loaded from a directory that is gone (from_bytes): same weights, re-export
                 from .export.onnx import cached_export
 
-                src = cached_export(hf_model, self.cfg["precision"])
+                src = cached_export(hf_model, self._runtime()[1])
             if not (target.is_file() and target.samefile(src)):
                 shutil.copyfile(src, target)
 
@@ -570,7 +586,7 @@ class DistilNER(TrainablePipe):
         )
         if nlp is not None:
             nlp.meta["distilner_parameters"] = report
-        self._set_model(hf_model, load_tokenizer(path))
+        self._set_model(hf_model, load_tokenizer(path), training=True)
         self.cfg["temperature"] = 1.0
         self.cfg["languages"] = [nlp.lang] if nlp is not None else None
 

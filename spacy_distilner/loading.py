@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator, Mapping, Optional
 
 from safetensors import safe_open
 
@@ -161,8 +161,10 @@ def _quiet_progress() -> Iterator[None]:
             hf_logging.enable_progress_bar()
 
 
-def load_classifier(path: Path):
-    """The ``AutoModelForTokenClassification`` stored in ``path`` (validated first), in eval mode."""
+def load_classifier(path: Path, dtype: Optional[str] = None):
+    """The ``AutoModelForTokenClassification`` stored in ``path`` (validated first), in eval mode;
+    ``dtype="bf16"`` loads the tensors straight into bf16 (no fp32 copy on the way)."""
+    import torch
     from transformers import AutoModelForTokenClassification
 
     check_model_dir(path)
@@ -170,6 +172,7 @@ def load_classifier(path: Path):
         with _quiet_progress():
             model, info = AutoModelForTokenClassification.from_pretrained(
                 str(path),
+                torch_dtype=torch.bfloat16 if dtype == "bf16" else torch.float32,
                 local_files_only=True,
                 use_safetensors=True,
                 trust_remote_code=False,

@@ -249,11 +249,11 @@ def test_escape_hatch_and_device(nlp: Language) -> None:
 
 
 def test_bf16_precision_runs(iob_dir: Path) -> None:
-    from spacy_distilner.backends.torch import cpu_supports_bf16
+    from spacy_distilner.cpu import cpu_info
 
     nlp = spacy.blank("en")
     pipe = nlp.add_pipe("distilner", config={"model": str(iob_dir), "precision": "bf16", "device": "cpu"})
-    if cpu_supports_bf16():
+    if cpu_info().native_bf16:
         _check_invariants(nlp(TEXTS[0]), len(IOB2))
         assert pipe.backend_info["precision"] == "bf16"
     else:

@@ -33,3 +33,22 @@ def resolve_device(device: str) -> str:
     if kind not in ("cpu", "cuda", "mps"):
         raise ValueError(Errors.D009.format(what="device", value=device, options="auto, cpu, cuda[:N], mps"))
     return device
+
+
+def resolve_precision(backend: str, precision: str, device: str, training: bool = False) -> str:
+    """The precision a backend runs: ``auto`` is bf16 weights on CUDA and on CPUs with native bf16
+    (AMX or AVX512-BF16), fp32 elsewhere (and always fp32 for training and for ONNX); an explicit
+    ``bf16`` on a CPU without native bf16 warns (W001) and runs fp32, which is faster there."""
+    import warnings
+
+    from ..cpu import cpu_info
+
+    if backend != "torch":
+        return "fp32" if precision == "auto" else precision
+    native = device.startswith("cuda") or (device == "cpu" and cpu_info().native_bf16)
+    if precision == "auto":
+        return "bf16" if native and not training else "fp32"
+    if precision == "bf16" and device == "cpu" and not native:
+        warnings.warn(Errors.W001)
+        return "fp32"
+    return precision

@@ -1,0 +1,107 @@
+"""precision = "auto": bf16 weights where the CPU has native bf16, fp32 elsewhere; CPU detection."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pytest
+import spacy
+from safetensors import safe_open
+from typer.testing import CliRunner
+
+from spacy_distilner.backends import resolve_precision
+from spacy_distilner.cli import app
+from spacy_distilner.cpu import FLAGS_ENV, cpu_info, parse_cpuinfo
+
+XEON = "processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Platinum 8480+\nflags\t\t: fpu avx2 avx512f avx512_vnni avx512_bf16 amx_tile amx_bf16 amx_int8\n"
+EPYC = "processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse avx2 fma\n"
+TEXTS = ["John Smith went to New York with Apple.", "Mary said the company in London was new.", "Paris !"]
+
+
+@pytest.fixture()
+def amx(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Decide as on a CPU with AMX and AVX512-BF16 (bf16 math still runs here, only slower)."""
+    monkeypatch.setenv(FLAGS_ENV, "avx2,avx512f,avx512_vnni,avx512_bf16,amx_tile,amx_bf16,amx_int8")
+    cpu_info.cache_clear()
+    yield
+    monkeypatch.delenv(FLAGS_ENV)
+    cpu_info.cache_clear()
+
+
+def test_parse_cpuinfo() -> None:
+    xeon, epyc = parse_cpuinfo(XEON), parse_cpuinfo(EPYC)
+    assert xeon.model.startswith("Intel") and xeon.native_bf16 and xeon.int8_family == "vnni"
+    assert epyc.flags == ("avx2",) and not epyc.native_bf16 and epyc.int8_family == "avx2"
+    assert parse_cpuinfo("").flags == ()
+
+
+def test_resolve_precision(amx: None) -> None:
+    assert resolve_precision("torch", "auto", "cpu") == "bf16"
+    assert resolve_precision("torch", "auto", "cpu", training=True) == "fp32"
+    assert resolve_precision("torch", "auto", "cuda:0") == "bf16"
+    assert resolve_precision("torch", "fp32", "cpu") == "fp32"
+    assert resolve_precision("onnx", "auto", "cpu") == "fp32"
+    assert resolve_precision("onnx", "int8", "cpu") == "int8"
+
+
+def test_resolve_precision_without_native_bf16(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(FLAGS_ENV, "avx2")
+    cpu_info.cache_clear()
+    try:
+        assert resolve_precision("torch", "auto", "cpu") == "fp32"
+        with pytest.warns(UserWarning, match="W001"):
+            assert resolve_precision("torch", "bf16", "cpu") == "fp32"
+    finally:
+        monkeypatch.delenv(FLAGS_ENV)
+        cpu_info.cache_clear()
+
+
+def _pipe(model: Path, precision: str):
+    nlp = spacy.blank("en")
+    pipe = nlp.add_pipe("distilner", config={"model": str(model), "precision": precision, "device": "cpu"})
+    return nlp, pipe
+
+
+def test_auto_runs_bf16_weights_with_the_fp32_entities(amx: None, iob_dir: Path, tmp_path: Path) -> None:
+    import torch
+
+    nlp32, _ = _pipe(iob_dir, "fp32")
+    nlp, pipe = _pipe(iob_dir, "auto")
+    assert pipe.backend_info["precision"] == "bf16" and pipe.backend_info["configured_precision"] == "auto"
+    assert {p.dtype for p in pipe.hf_model.parameters()} == {torch.bfloat16}  # weights, not autocast
+    for text in TEXTS:
+        a, b = nlp32(text), nlp(text)
+        assert b._.ner_probs.dtype == np.float32  # upcast before the softmax
+        np.testing.assert_allclose(b._.ner_probs, a._.ner_probs, atol=0.05)
+        logits = np.sort(a._.ner_logits, axis=-1)
+        clear = (logits[:, -1] - logits[:, -2]) > 0.5  # tokens whose fp32 argmax is not a near tie
+        assert (a._.ner_probs.argmax(-1) == b._.ner_probs.argmax(-1))[clear].all()
+    nlp.to_disk(tmp_path / "p")  # the weights as stored, not their bf16 cast
+    with safe_open(str(tmp_path / "p" / "distilner" / "model" / "model.safetensors"), framework="pt") as f:
+        assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.float32}
+
+
+def test_training_resolves_auto_to_fp32(amx: None, iob_dir: Path) -> None:
+    from spacy.training import Example
+
+    from tiny import training_docs
+
+    nlp = spacy.blank("en")
+    pipe = nlp.add_pipe("distilner", config={"model": str(iob_dir), "precision": "auto", "device": "cpu"})
+    docs = training_docs(nlp, 2)
+    nlp.initialize(lambda: [Example(nlp.make_doc(d.text), d) for d in docs])
+    assert pipe.backend_info["precision"] == "fp32"
+
+
+def test_info_command(iob_dir: Path) -> None:
+    result = CliRunner().invoke(app, ["info", "--model", str(iob_dir), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["precision"] in ("fp32", "bf16") and report["configured_precision"] == "auto"
+    assert report["cpu"]["flags"] == list(cpu_info().flags) and "int8_family" in report["cpu"]
+    assert report["labels"] == ["PER", "ORG", "LOC", "MISC"]
+    text = CliRunner().invoke(app, ["info", "--model", str(iob_dir)])
+    assert text.exit_code == 0 and "int8 kernels" in text.stdout
