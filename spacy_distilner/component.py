@@ -36,7 +36,7 @@ from .loading import (
 )
 from .model_dir import ADAPTER_DIR, MODEL_DIR, SETTINGS_KEYS, read_settings
 from .training.lora import is_lora
-from .training.loss import IGNORE, cross_entropy, piece_targets, tag_names, token_tag_ids
+from .training.loss import IGNORE, cross_entropy, piece_targets, tag_names
 from .tokenize import DocPieces, special_tokens_layout, tokenize_texts
 from .windows import Window, check_window, make_windows
 
@@ -513,19 +513,21 @@ class DistilNER(TrainablePipe):
         (see ``training.lora.load_with_adapter``).
 
         Runtime settings (backend, precision, device, threshold, …) live in the pipeline's
-        config, so ``spacy.load(path, config=...)`` can change them.
+        config, so ``spacy.load(path, config=...)`` can change them. ``exclude=["model"]`` saves nothing.
         """
-        self._save(Path(path) / MODEL_DIR)
+        if MODEL_DIR not in exclude:
+            self._save(Path(path) / MODEL_DIR)
 
     def from_disk(self, path: str | Path, *, exclude: Iterable[str] = ()) -> "DistilNER":
-        """Load what ``to_disk`` saved; no network, no pickle."""
-        self._load(Path(path) / MODEL_DIR)
+        """Load what ``to_disk`` saved; no network, no pickle. ``exclude=["model"]`` loads nothing."""
+        if MODEL_DIR not in exclude:
+            self._load(Path(path) / MODEL_DIR)
         return self
 
     def to_bytes(self, *, exclude: Iterable[str] = ()) -> bytes:
         """All files of ``to_disk`` packed into one msgpack dict."""
         with tempfile.TemporaryDirectory() as tmp:
-            self.to_disk(tmp)
+            self.to_disk(tmp, exclude=exclude)
             files = {str(p.relative_to(tmp)): p.read_bytes() for p in Path(tmp).rglob("*") if p.is_file()}
         return srsly.msgpack_dumps(files)
 
@@ -536,7 +538,7 @@ class DistilNER(TrainablePipe):
                 target = Path(tmp) / name
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(data)
-            return self.from_disk(tmp)
+            return self.from_disk(tmp, exclude=exclude)
 
     # ----------------------------------------------------------------- training
     def initialize(
@@ -634,15 +636,6 @@ class DistilNER(TrainablePipe):
         if sgd is not None:
             self.finish_update(sgd)
         return losses
-
-    def get_loss(self, examples: Iterable[Example], scores: Sequence[TokenScores]) -> tuple[float, list[np.ndarray]]:
-        """Token-level cross-entropy of ``predict`` output against the examples' entities."""
-        total, grads = 0.0, []
-        for eg, score in zip(examples, scores):
-            loss, grad = cross_entropy(score.logits, token_tag_ids(eg.get_aligned_ner(), self.tagset))
-            total += loss
-            grads.append(grad)
-        return total, grads
 
     def finish_update(self, sgd: Optimizer) -> None:
         """Apply the thinc optimizer to every torch parameter with a gradient (frozen ones have none);

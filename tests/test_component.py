@@ -376,3 +376,15 @@ def test_random_unicode_keeps_alignment_invariants(unicode_nlp: Language, text: 
             assert token._.ner_probs[0] == 1.0  # unaligned tokens are O (index 0 in IOB2)
     for ent in doc.ents:
         assert ent._.confidence is not None and not ent.text.isspace()
+
+
+def test_exclude_model_skips_the_weights(nlp: Language, tmp_path: Path) -> None:
+    pipe = nlp.get_pipe("distilner")
+    pipe.to_disk(tmp_path / "none", exclude=["model"])
+    assert not (tmp_path / "none").exists()
+    pipe.to_disk(tmp_path / "all")
+    assert (tmp_path / "all" / "model" / "model.safetensors").is_file()
+    fresh = spacy.blank("en").add_pipe("distilner", config={"model": "no/such/dir"})
+    fresh.from_disk(tmp_path / "all", exclude=["model"])
+    assert fresh._backend is None  # nothing loaded
+    assert fresh.from_bytes(pipe.to_bytes()).tag_labels == pipe.tag_labels
