@@ -50,7 +50,7 @@ def test_commands_declare_their_files(project: dict) -> None:
 def test_workflows_chain_their_files(project: dict) -> None:
     """Each training/ or metrics/ file a workflow step needs is made by an earlier step of that workflow."""
     commands = {c["name"]: c for c in project["commands"]}
-    for workflow in ("all", "wnut", "custom"):
+    for workflow in ("all", "improve", "wnut", "custom"):
         made: set[str] = set()
         for step in project["workflows"][workflow]:
             for dep in commands[step].get("deps", []):
