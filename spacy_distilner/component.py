@@ -173,6 +173,20 @@ def _torch_outputs(model: Any, inputs_outputs: tuple[Any, Any], is_train: bool) 
     return logits.detach().float().cpu().numpy(), backprop
 
 
+def _check_int8_kernels(model_dir: Path) -> None:
+    """Warn (W003) when the int8 graph's recipe (``validation.json``) was made for the other int8 kernel family."""
+    from .cpu import cpu_info
+    from .model_dir import read_json_object
+
+    report = model_dir / "validation.json"
+    if not report.is_file():
+        return
+    recipe = read_json_object(report).get("int8_recipe") or {}
+    made, here = recipe.get("kernels", "avx2"), cpu_info().int8_family  # recipes before "kernels" were AVX2's
+    if made != here:
+        warnings.warn(Errors.W003.format(path=model_dir, made=made, here=here))
+
+
 def _check_choice(what: str, value: str, options: Sequence[str]) -> None:
     if value not in options:
         raise ValueError(Errors.D009.format(what=what, value=value, options=", ".join(options)))
@@ -347,6 +361,8 @@ class DistilNER(TrainablePipe):
 
         precision = self._runtime()[1]
         path = model_dir / ONNX_FILES[precision] if model_dir is not None else None
+        if precision == "int8" and model_dir is not None and path is not None and path.is_file():
+            _check_int8_kernels(model_dir)
         if path is None or not path.is_file():
             from .export.onnx import cached_export
 

@@ -63,6 +63,12 @@ class Errors(metaclass=_WithCodes):
         "(the file was changed or damaged): {found} instead of {expected}."
     )
     W001 = "precision='bf16' needs native bf16 kernels (AVX512-BF16 or AMX), which this CPU lacks: running fp32."
+    W003 = (
+        "The int8 graph in '{path}' was made for {made} int8 kernels, but this CPU runs {here} kernels. "
+        "Measured: u8 weights on a VNNI/AMX Xeon ran 2,062 pieces/s against 5,786 with s8 weights (and slower "
+        "than fp32); s8 full-range weights on AVX2 can saturate. Re-export here: "
+        "python -m spacy_distilner export-onnx {path} {path} --precision int8."
+    )
     W002 = (
         "The distilner model '{model}' was trained on text in: {languages}; this pipeline's language is "
         "'{lang}'. Expect fewer and less accurate entities; use a model trained for '{lang}' or a multilingual one."

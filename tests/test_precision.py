@@ -105,3 +105,35 @@ def test_info_command(iob_dir: Path) -> None:
     assert report["labels"] == ["PER", "ORG", "LOC", "MISC"]
     text = CliRunner().invoke(app, ["info", "--model", str(iob_dir)])
     assert text.exit_code == 0 and "int8 kernels" in text.stdout
+
+
+def test_int8_recipe_follows_the_kernels() -> None:
+    from spacy_distilner.export.onnx import Int8Recipe
+
+    vnni, avx2 = Int8Recipe.for_cpu(kernels="vnni"), Int8Recipe.for_cpu(kernels="avx2")
+    assert (vnni.weights, vnni.reduce_range) == ("s8", False)  # full 8-bit s8: u8s8 VNNI/AMX kernels
+    assert (avx2.weights, avx2.reduce_range) == ("u8", False)
+    assert Int8Recipe.for_cpu("s8", "avx2").reduce_range  # 7-bit against vpmaddubsw saturation
+    assert Int8Recipe.for_cpu().kernels == cpu_info().int8_family
+    assert Int8Recipe.for_cpu("u8", "vnni").as_dict()["kernels"] == "vnni"
+
+
+def test_int8_graph_for_the_other_kernels_warns(iob_dir: Path, tmp_path: Path) -> None:
+    import warnings
+
+    here = cpu_info().int8_family
+    other = "avx2" if here == "vnni" else "vnni"
+    for kernels in (here, other):
+        out = tmp_path / kernels
+        result = CliRunner().invoke(
+            app, ["export-onnx", str(iob_dir), str(out), "--precision", "int8", "--int8-kernels", kernels]
+        )
+        assert result.exit_code == 0, result.output
+        report = json.loads((out / "validation.json").read_text())
+        assert report["int8_recipe"]["kernels"] == kernels and report["cpu"]["int8_family"] == here
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            nlp = spacy.blank("en")
+            nlp.add_pipe("distilner", config={"model": str(out), "backend": "onnx", "precision": "int8"})
+            nlp("John Smith went to Paris.")
+        assert any("W003" in str(w.message) for w in caught) == (kernels == other)

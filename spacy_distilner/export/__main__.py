@@ -20,6 +20,7 @@ from typing import Optional
 import typer
 
 from ..backends.onnx import ONNX_FILES
+from ..cpu import cpu_info
 from ..errors import Errors
 from ..loading import load_classifier, load_tokenizer
 from .onnx import Int8Recipe, export_variants, fused_ops, validate
@@ -61,7 +62,10 @@ def main(
     texts: Optional[Path] = typer.Option(None, help="UTF-8 file, one validation text per line (default: built-in)."),
     opset: int = typer.Option(17, help="ONNX opset."),
     per_channel: bool = typer.Option(True, help="Per-channel int8 weight scales (per-tensor loses accuracy)."),
-    int8_weights: str = typer.Option("u8", help="int8 weight type: u8 (u8u8 kernels, 8-bit) or s8 (u8s8, 7-bit)."),
+    int8_weights: str = typer.Option(
+        "auto", help="int8 weights: auto (s8 on VNNI/AMX CPUs, u8 on AVX2), u8 (u8u8 kernels) or s8 (u8s8 kernels)."
+    ),
+    int8_kernels: str = typer.Option("auto", help="CPU int8 kernels to make the graph for: auto (this CPU), vnni, avx2."),
     int8_exclude: list[str] = typer.Option([], help="Keep MatMuls whose name contains this in fp32 (repeat)."),
     report: str = typer.Option("validation.json", help="File name of the validation report in OUT_DIR."),
 ) -> None:
@@ -69,9 +73,16 @@ def main(
     unknown = sorted(set(precision) - set(ONNX_FILES))
     if unknown:
         raise typer.BadParameter(Errors.D009.format(what="precision", value=unknown[0], options=", ".join(ONNX_FILES)))
-    if int8_weights not in ("u8", "s8"):
-        raise typer.BadParameter(Errors.D009.format(what="int8 weights", value=int8_weights, options="u8, s8"))
-    recipe = Int8Recipe(weights=int8_weights, per_channel=per_channel, exclude=tuple(int8_exclude))  # type: ignore[arg-type]
+    if int8_weights not in ("auto", "u8", "s8"):
+        raise typer.BadParameter(Errors.D009.format(what="int8 weights", value=int8_weights, options="auto, u8, s8"))
+    if int8_kernels not in ("auto", "vnni", "avx2"):
+        raise typer.BadParameter(Errors.D009.format(what="int8 kernels", value=int8_kernels, options="auto, vnni, avx2"))
+    recipe = Int8Recipe.for_cpu(
+        int8_weights,  # type: ignore[arg-type]
+        None if int8_kernels == "auto" else int8_kernels,  # type: ignore[arg-type]
+        per_channel=per_channel,
+        exclude=tuple(int8_exclude),
+    )
     model_dir = _model_dir_of(src)
     hf_model, tokenizer = load_classifier(model_dir), load_tokenizer(model_dir)
     sample = [t for t in texts.read_text(encoding="utf8").splitlines() if t.strip()] if texts else list(TEXTS)
@@ -93,8 +104,8 @@ def main(
         "source": str(src),
         "model_dir": str(model_dir),
         "opset": opset,
-        "int8_recipe": {"weights": recipe.weights, "per_channel": per_channel, "reduce_range": recipe.reduce_range,
-                        "exclude": list(recipe.exclude)},
+        "int8_recipe": recipe.as_dict(),
+        "cpu": cpu_info().as_dict(),
         "versions": {"onnxruntime": version("onnxruntime"), "torch": version("torch")},
         "fp32_max_abs_diff_threshold": FP32_MAX_DIFF,
         "passed": passed,
