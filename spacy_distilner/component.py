@@ -290,7 +290,7 @@ class DistilNER(TrainablePipe):
     # ------------------------------------------------------------------ loading
     def _load(self, path: Path) -> None:
         """Load weights, tokenizer and settings from a model directory and set up the backend."""
-        device, precision = self._runtime()
+        precision = self._runtime()[1]
         # validated first (a broken directory is named before the tokenizer), loaded straight into bf16 if it runs so
         hf_model = load_classifier(path, "bf16" if precision == "bf16" else None)
         self._source = path
@@ -626,6 +626,8 @@ class DistilNER(TrainablePipe):
         validate_examples(examples, "DistilNER.update")
         if self.cfg["backend"] != "torch":
             raise ValueError(Errors.D019.format(backend=self.cfg["backend"]))
+        if self._resolved == "bf16":
+            raise ValueError(Errors.D024.format(precision=self.cfg["precision"]))
         examples = [eg for eg in examples if len(eg.predicted)]
         if not examples:
             return losses

@@ -62,6 +62,10 @@ class Errors(metaclass=_WithCodes):
         "Weight file '{file}' does not match the {what} recorded in distilner.json when the model was saved "
         "(the file was changed or damaged): {found} instead of {expected}."
     )
+    D024 = (
+        "Training needs fp32 weights, but this component runs bf16 weights (precision '{precision}'): "
+        "set precision = \"fp32\" for the pipeline you train, or initialize the component (training resolves auto to fp32)."
+    )
     W001 = "precision='bf16' needs native bf16 kernels (AVX512-BF16 or AMX), which this CPU lacks: running fp32."
     W003 = (
         "The int8 graph in '{path}' was made for {made} int8 kernels, but this CPU runs {here} kernels. "

@@ -137,3 +137,15 @@ def test_int8_graph_for_the_other_kernels_warns(iob_dir: Path, tmp_path: Path) -
             nlp.add_pipe("distilner", config={"model": str(out), "backend": "onnx", "precision": "int8"})
             nlp("John Smith went to Paris.")
         assert any("W003" in str(w.message) for w in caught) == (kernels == other)
+
+
+def test_update_refuses_bf16_weights(amx: None, iob_dir: Path) -> None:
+    from spacy.training import Example
+
+    from tiny import training_docs
+
+    nlp, pipe = _pipe(iob_dir, "auto")
+    nlp("warm up")  # loads with bf16 weights
+    doc = training_docs(nlp, 1)[0]
+    with pytest.raises(ValueError, match="D024"):
+        pipe.update([Example(nlp.make_doc(doc.text), doc)])
