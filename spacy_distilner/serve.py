@@ -28,7 +28,7 @@ from . import __version__
 from .component import find_component
 from .io import doc_to_json
 
-Record = dict[str, Any]
+JsonRecord = dict[str, Any]  # one text's answer (io.doc_to_json); io.Record is the (text, meta) input
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ class _Job:
     texts: list[str]
     token_scores: bool
     threshold: Optional[float]
-    future: asyncio.Future[list[Record]]
+    future: asyncio.Future[list[JsonRecord]]
 
 
 class MicroBatcher:
@@ -143,7 +143,7 @@ class MicroBatcher:
                 await self._task
         self._executor.shutdown(wait=False, cancel_futures=True)
 
-    async def submit(self, texts: list[str], token_scores: bool, threshold: Optional[float]) -> list[Record]:
+    async def submit(self, texts: list[str], token_scores: bool, threshold: Optional[float]) -> list[JsonRecord]:
         """Queue the texts and wait for their records; 503 when the queue is full."""
         job = _Job(texts, token_scores, threshold, asyncio.get_running_loop().create_future())
         try:
@@ -192,7 +192,7 @@ class MicroBatcher:
             size += len(job.texts)
         return jobs, None
 
-    def _annotate_each(self, jobs: list[_Job]) -> list[list[Record] | Exception]:
+    def _annotate_each(self, jobs: list[_Job]) -> list[list[JsonRecord] | Exception]:
         """``_annotate`` over all jobs; when it fails, each job again on its own, so a failing request
         gets its error and the requests batched with it their records."""
         try:
@@ -202,7 +202,7 @@ class MicroBatcher:
                 return [err]
         return [result for job in jobs for result in self._annotate_each([job])]
 
-    def _annotate(self, jobs: list[_Job]) -> list[list[Record]]:
+    def _annotate(self, jobs: list[_Job]) -> list[list[JsonRecord]]:
         """One ``nlp.pipe`` call over all the jobs' texts (in the worker thread); each job's records."""
         texts = [text for job in jobs for text in job.texts]
         self.pipe_calls += 1
@@ -310,7 +310,7 @@ def create_app(nlp: Language, limits: Limits = Limits(), pipeline_path: Optional
     app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
 
     @app.post("/ner", response_model=NERResponse, response_model_exclude_unset=True)
-    async def ner(body: NERRequest) -> dict[str, list[Record]]:
+    async def ner(body: NERRequest) -> dict[str, list[JsonRecord]]:
         """Entities of each text (``tokens`` too with ``token_scores``); 413 over the size limits."""
         texts = body.all_texts()
         if len(texts) > limits.max_texts:
