@@ -21,7 +21,7 @@ from tqdm import tqdm
 from wasabi import Printer
 
 from .component import PRECISIONS, DistilNER
-from .io import (
+from .records import (
     InputError,
     Record,
     atomic_output,

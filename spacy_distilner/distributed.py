@@ -1,7 +1,7 @@
 """Annotate on Ray: Ray Data reads the input, a pool of actors runs distilner, Ray Data writes the records.
 
 Each actor loads the pipeline once and tags its batches with ``nlp.pipe``. Its rows are the records
-of ``distilner annotate`` (``io.doc_to_json``: text, meta, entities, and tokens with ``token_scores``),
+of ``distilner annotate`` (``records.doc_to_json``: text, meta, entities, and tokens with ``token_scores``),
 written as JSON lines or Parquet, several files to a directory, in no particular order. Text and JSONL
 files go through the readers of ``annotate``, so the meta (``{"line": n}`` for text) and the handling
 of bad lines are the same; the meta is what ties an output row to its input. The output meta is an
@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 import ray
 from ray.data.datasource import FileBasedDatasource
 
-from .io import InputError, InputFormat, Record, check_source, doc_to_json, load_pipeline, pipe_records, read_stream
+from .records import InputError, InputFormat, Record, check_source, doc_to_json, load_pipeline, pipe_records, read_stream
 
 RayInputFormat = Literal["auto", "text", "jsonl", "parquet"]
 OutputFormat = Literal["json", "parquet"]

@@ -1,6 +1,6 @@
 """``distilner serve``: an HTTP API (FastAPI) over a distilner pipeline, micro-batching concurrent requests.
 
-``POST /ner`` answers each text with the record of the CLI's JSONL output (``io.doc_to_json``).
+``POST /ner`` answers each text with the record of the CLI's JSONL output (``records.doc_to_json``).
 Requests wait in a bounded queue (full: 503); one background worker takes those that arrive
 together, up to ``max_batch`` texts and waiting at most ``max_wait_ms`` for more, runs them
 as one ``nlp.pipe`` call in a worker thread and hands each request its own records.
@@ -26,9 +26,9 @@ from spacy.language import Language
 
 from . import __version__
 from .component import find_component
-from .io import doc_to_json
+from .records import doc_to_json
 
-JsonRecord = dict[str, Any]  # one text's answer (io.doc_to_json); io.Record is the (text, meta) input
+JsonRecord = dict[str, Any]  # one text's answer (records.doc_to_json); records.Record is the (text, meta) input
 
 
 @dataclass(frozen=True)

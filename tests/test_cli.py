@@ -14,7 +14,7 @@ from spacy.tokens import DocBin
 from typer.testing import CliRunner, Result
 
 from spacy_distilner.cli import app
-from spacy_distilner.io import LOW_COLOR, LOW_MARKER
+from spacy_distilner.records import LOW_COLOR, LOW_MARKER
 from tiny import IOB2
 
 TEXTS = ["John Smith went to New York with Apple.", "Mary said the company in London was new.", "", "Paris !"]

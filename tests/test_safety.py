@@ -11,7 +11,7 @@ from spacy.language import Language
 from typer.testing import CliRunner
 
 from spacy_distilner.cli import app
-from spacy_distilner.io import atomic_output, write_docs
+from spacy_distilner.records import atomic_output, write_docs
 
 TEXT = "John Smith went to New York.\nMary said the company in London was new.\n"
 

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from spacy_distilner import __version__
 from spacy_distilner.cli import app as cli_app
-from spacy_distilner.io import doc_to_json
+from spacy_distilner.records import doc_to_json
 from spacy_distilner.serve import Limits, create_app
 from tiny import IOB2
 
