@@ -185,7 +185,7 @@ def test_saved_pipeline_with_overrides(nlp: Language, tmp_path: Path) -> None:
     no_ner = spacy.blank("en")
     no_ner.to_disk(tmp_path / "blank")
     result = _run("annotate", "-", "-", "--pipeline", tmp_path / "blank", stdin=TEXTS[0])
-    assert result.exit_code == 1 and "No distilner component" in _stderr(result)
+    assert result.exit_code == 1 and "no distilner component" in _stderr(result)
 
 
 def test_render_shows_confidence(nlp: Language, iob_dir: Path, tmp_path: Path) -> None:
