@@ -165,6 +165,9 @@ def test_corrupted_model_dirs_are_named(iob_dir: Path, tmp_path: Path, kind: str
     for command in (["annotate", inp, tmp_path / "o.jsonl"], ["render", inp, tmp_path / "o.html"], ["evaluate", inp]):
         result = _run(*command, "--model", d)
         assert result.exit_code == 1 and code in result.stderr and "Traceback" not in result.output
+    result = _run("export-onnx", d, tmp_path / "exported", "--precision", "fp32")
+    assert result.exit_code == 1 and code in result.stderr
+    assert isinstance(result.exception, SystemExit)  # a clean exit, not an uncaught error
 
 
 def test_changed_weights_fail_their_recorded_digest(nlp: Language, tmp_path: Path) -> None:

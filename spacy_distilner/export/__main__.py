@@ -84,7 +84,11 @@ def main(
         exclude=tuple(int8_exclude),
     )
     model_dir = _model_dir_of(src)
-    hf_model, tokenizer = load_classifier(model_dir), load_tokenizer(model_dir)
+    try:
+        hf_model, tokenizer = load_classifier(model_dir), load_tokenizer(model_dir)
+    except ValueError as err:  # a coded error naming the broken file, not a traceback
+        typer.echo(str(err), err=True)
+        raise typer.Exit(1) from err
     sample = [t for t in texts.read_text(encoding="utf8").splitlines() if t.strip()] if texts else list(TEXTS)
     out_dir.mkdir(parents=True, exist_ok=True)
     if out_dir.resolve() != model_dir.resolve():
