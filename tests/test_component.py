@@ -118,9 +118,10 @@ def test_error_handler_is_used(nlp: Language, monkeypatch: pytest.MonkeyPatch) -
         raise RuntimeError("boom")
 
     monkeypatch.setattr(pipe, "predict", fail)
-    nlp.set_error_handler(lambda name, proc, docs, e: seen.append((name, str(e))))
+    nlp.set_error_handler(lambda name, proc, docs, e: seen.append((name, [d.text for d in docs], str(e))))
     assert list(nlp.pipe(["a b", "c d"])) == []
-    assert seen == [("distilner", "boom")]
+    # the batch failed, so each Doc was retried alone and reported alone
+    assert seen == [("distilner", ["a b"], "boom"), ("distilner", ["c d"], "boom")]
 
 
 def test_works_after_other_tokenization(iob_dir: Path) -> None:
