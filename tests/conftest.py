@@ -15,6 +15,9 @@ from tiny import BILOU, IOB2, make_tiny_model
 # Property tests check correctness, not speed: no per-example deadline (a loaded 2-core CI
 # machine made the default 200 ms one fail at random).
 settings.register_profile("distilner", deadline=None)
+# Tests compare with fp32 references: decide precision as on an AVX2 CPU on every machine (the AMX/bf16
+# path is tested explicitly in test_precision.py by setting the flags).
+os.environ.setdefault("DISTILNER_CPU_FLAGS", "avx2")
 settings.load_profile("distilner")
 
 
