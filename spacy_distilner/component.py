@@ -21,7 +21,7 @@ from spacy.vocab import Vocab
 
 from .align import Pooling, align, pool, token_bounds
 from .annotate import EntsMode, write_entities
-from .backends import Backend, resolve_device, resolve_precision
+from .backends import Backend, resolve_device, resolve_precision, training_autocast
 from .batching import Batch, PaddingStats, build_batches
 from .decode import Decoding, TagSet, decode, span_confidence, tag_path
 from .errors import Errors
@@ -167,7 +167,7 @@ def _torch_outputs(model: Any, inputs_outputs: tuple[Any, Any], is_train: bool) 
     logits = inputs_outputs[1].logits
 
     def backprop(d_logits: np.ndarray) -> Any:
-        grad = torch.from_numpy(np.ascontiguousarray(d_logits, dtype=np.float32)).to(logits.device)
+        grad = torch.from_numpy(np.ascontiguousarray(d_logits, dtype=np.float32)).to(logits.device, logits.dtype)
         return ArgsKwargs(args=(logits,), kwargs={"grad_tensors": (grad,)})
 
     return logits.detach().float().cpu().numpy(), backprop
@@ -619,8 +619,12 @@ class DistilNER(TrainablePipe):
         """One gradient step on whole documents, windowed and batched exactly as at inference.
 
         The loss is the mean cross-entropy over each token's first piece (other pieces
-        are ignored); dropout is the transformer's own (``drop`` is not used).
+        are ignored); dropout is the transformer's own (``drop`` is not used). With precision
+        ``auto`` (or ``bf16``) on hardware with native bf16 the forward pass runs under bf16
+        autocast; the weights and the optimizer stay fp32.
         """
+        import torch
+
         losses = {} if losses is None else losses
         losses.setdefault(self.name, 0.0)
         validate_examples(examples, "DistilNER.update")
@@ -640,12 +644,15 @@ class DistilNER(TrainablePipe):
         n_valid = max(sum(int((t != IGNORE).sum()) for t in targets), 1)
         windows = self._windows(pieces)
         offset = len(self.prefix)
+        device = resolve_device(self.cfg["device"])
+        autocast = training_autocast(self.cfg["backend"], self.cfg["precision"], device)
         for batch in self._batches(pieces, windows):
             labels = np.full(batch.input_ids.shape, IGNORE, dtype=np.int64)
             for row, i in enumerate(batch.rows):
                 w = windows[i]
                 labels[row, w.owned_in_row(offset)] = targets[w.doc][w.owned]
-            logits, backprop = self.model.begin_update((batch.input_ids, batch.attention_mask))
+            with torch.autocast(device.split(":")[0], dtype=torch.bfloat16, enabled=autocast):
+                logits, backprop = self.model.begin_update((batch.input_ids, batch.attention_mask))
             loss, d_logits = cross_entropy(logits, labels, self.cfg["label_smoothing"])
             if not np.isfinite(loss):
                 raise ValueError(Errors.D017)

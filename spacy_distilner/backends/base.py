@@ -52,3 +52,13 @@ def resolve_precision(backend: str, precision: str, device: str, training: bool 
         warnings.warn(Errors.W001)
         return "fp32"
     return precision
+
+
+def training_autocast(backend: str, precision: str, device: str) -> bool:
+    """Whether training runs its forward pass under bf16 autocast (fp32 master weights): with
+    ``auto`` or ``bf16`` where bf16 is native (CUDA, AMX or AVX512-BF16), never with ``fp32``."""
+    from ..cpu import cpu_info
+
+    if backend != "torch" or precision not in ("auto", "bf16"):
+        return False
+    return device.startswith("cuda") or (device == "cpu" and cpu_info().native_bf16)
