@@ -18,6 +18,19 @@ class Batch:
     rows: list[int]
     input_ids: np.ndarray  # (n_rows, length) int64
     attention_mask: np.ndarray  # (n_rows, length) int64
+    owned: list[tuple[int, slice, slice]]  # per row: (doc, owned pieces in the doc, the same in the row)
+
+    def scatter(self, values: np.ndarray, out: Sequence[np.ndarray]) -> None:
+        """Copy each row's owned positions of ``values`` (rows, length, ...) into ``out[doc]``."""
+        for row, (doc, in_doc, in_row) in enumerate(self.owned):
+            out[doc][in_doc] = values[row, in_row]
+
+    def gather(self, per_doc: Sequence[np.ndarray], fill: int) -> np.ndarray:
+        """``(rows, length)`` array of ``per_doc`` values at each row's owned positions, ``fill`` elsewhere."""
+        values = np.full(self.input_ids.shape, fill, dtype=per_doc[0].dtype if per_doc else np.int64)
+        for row, (doc, in_doc, in_row) in enumerate(self.owned):
+            values[row, in_row] = per_doc[doc][in_doc]
+        return values
 
 
 @dataclass
@@ -103,5 +116,6 @@ def build_batches(
             seq = np.concatenate([prefix, pieces[w.doc].ids[w.start : w.end], suffix])
             ids[r, : len(seq)] = seq
             mask[r, : len(seq)] = 1
-        out.append(Batch(rows, ids, mask))
+        owned = [(windows[i].doc, windows[i].owned, windows[i].owned_in_row(len(prefix))) for i in rows]
+        out.append(Batch(rows, ids, mask, owned))
     return out

@@ -125,7 +125,7 @@ def run_variant(
         extra: dict[str, Any] = {"batch_size": best, "seconds_by_batch_size": by_batch,
                                  "max_length": hf.tokenizer.model_max_length}  # the pipeline's own window
     else:
-        pipe.padding = PaddingStats()  # count only the measured run, not the warm-up
+        pipe.engine.padding = PaddingStats()  # count only the measured run, not the warm-up
         start = time.perf_counter()
         docs = list(nlp.pipe(texts, batch_size=batch_size))
         seconds = time.perf_counter() - start

@@ -396,7 +396,7 @@ def info(
         "labels": list(pipe.labels),
         "tags": list(pipe.tag_labels),
         "window": {"max_length": pipe.max_length, "stride": pipe.stride},
-        "temperature": pipe.cfg["temperature"],
+        "temperature": pipe.temperature,
         **pipe.backend_info,
         "version": __version__,
     }

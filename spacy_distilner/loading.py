@@ -7,7 +7,9 @@ directory can be wrong gives an error that names the problem.
 
 from __future__ import annotations
 
+import copy
 import json
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Optional
@@ -15,7 +17,9 @@ from typing import Any, Iterator, Mapping, Optional
 from safetensors import safe_open
 
 from .errors import Errors
-from .model_dir import WEIGHTS_KEY, read_json_object, read_settings, verify_weights
+import srsly
+
+from .model_dir import ADAPTER_DIR, WEIGHTS_KEY, read_json_object, read_settings, verify_weights, write_settings
 from .tokenize import normalize_unicode
 
 MODELS_DIR = Path(__file__).parent / "models"
@@ -80,11 +84,51 @@ def _weight_files(path: Path) -> list[Path]:
     raise ValueError(Errors.D002.format(path=path, extra=extra))
 
 
-def write_model_settings(path: Path, settings: dict[str, Any]) -> None:
+def write_model_settings(path: Path, settings: Mapping[str, Any]) -> None:
     """``distilner.json`` for the model saved in ``path``, with the digests of its weight files."""
-    from .model_dir import write_settings
-
     write_settings(path, settings, _weight_files(path))
+
+
+TAGS_FILE = "tags.json"  # beside the peft files: the head's tags, in id order
+
+
+def is_lora(model: Any) -> bool:
+    """Whether ``model`` is a peft model (without importing peft when nothing has)."""
+    peft = sys.modules.get("peft")
+    return peft is not None and isinstance(model, peft.PeftModel)
+
+
+def save_adapter(model: Any, path: str | Path) -> None:
+    """Save only the adapter and the head (``adapter_model.safetensors``, ``adapter_config.json``)
+    and the head's tags (``tags.json``) into ``path``."""
+    path = Path(path)
+    model.save_pretrained(str(path), safe_serialization=True)
+    (path / "README.md").unlink(missing_ok=True)  # peft's generated model card
+    id2label = model.get_base_model().config.id2label
+    srsly.write_json(path / TAGS_FILE, [id2label[i] for i in range(len(id2label))])
+
+
+def merge(model: Any) -> Any:
+    """A plain transformers model with the LoRA weights folded in; ``model`` itself is unchanged."""
+    return copy.deepcopy(model).merge_and_unload()
+
+
+def save_model(
+    path: Path, hf_model: Any, tokenizer: Any, settings: Mapping[str, Any], stored: Optional[Path] = None
+) -> Any:
+    """Save a model directory: safetensors weights (a LoRA model merged, its adapter alone under
+    ``ADAPTER_DIR``), tokenizer files and ``distilner.json``. ``stored``: save the weights as
+    stored there instead (a model that runs as a bf16 cast of them). Returns the saved module."""
+    path.mkdir(parents=True, exist_ok=True)
+    if is_lora(hf_model):
+        save_adapter(hf_model, path / ADAPTER_DIR)
+        hf_model = merge(hf_model)
+    if stored is not None:
+        hf_model = load_classifier(stored)
+    hf_model.save_pretrained(str(path), safe_serialization=True)
+    tokenizer.save_pretrained(str(path))
+    write_model_settings(path, settings)
+    return hf_model
 
 
 def _head_shape(files: list[Path]) -> tuple[int, int] | None:

@@ -319,7 +319,7 @@ def create_app(nlp: Language, limits: Limits = Limits(), pipeline_path: Optional
         for i, text in enumerate(texts):
             if len(text) > max_chars:
                 raise HTTPException(413, f"Text {i} has {len(text)} characters; the limit is {max_chars}.")
-        if body.token_scores and not pipe.cfg["store_probs"]:
+        if body.token_scores and not pipe.settings.store_probs:
             raise HTTPException(400, "Token scores are off in this pipeline (store_probs = false).")
         if not texts:
             return {"results": []}
@@ -339,8 +339,8 @@ def create_app(nlp: Language, limits: Limits = Limits(), pipeline_path: Optional
             "labels": list(pipe.labels),
             "tag_labels": list(pipe.tag_labels),
             **pipe.backend_info,
-            "threshold": pipe.cfg["threshold"],
-            "token_scores": pipe.cfg["store_probs"],
+            "threshold": pipe.settings.threshold,
+            "token_scores": pipe.settings.store_probs,
             "version": __version__,
             "limits": asdict(limits),
         }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any, Callable, Optional
 
 import numpy as np
 import torch
@@ -42,3 +43,40 @@ class TorchBackend:
             return out.logits.float().cpu().numpy()
         finally:
             self.module.train(was_training)
+
+
+def _thinc_inputs(model: Any, inputs: tuple[np.ndarray, np.ndarray], is_train: bool) -> tuple[Any, Callable]:
+    """thinc -> torch: ``(input_ids, attention_mask)`` numpy arrays as keyword tensors on the module's device."""
+    from thinc.api import ArgsKwargs
+
+    device = next(model.shims[0]._model.parameters()).device
+    ids, mask = (torch.from_numpy(a).to(device) for a in inputs)
+    return ArgsKwargs(args=(), kwargs={"input_ids": ids, "attention_mask": mask}), lambda d: None
+
+
+def _thinc_outputs(model: Any, inputs_outputs: tuple[Any, Any], is_train: bool) -> tuple[np.ndarray, Callable]:
+    """torch -> thinc: float32 numpy logits, and the backward pass from their gradient (in the logits' dtype)."""
+    from thinc.api import ArgsKwargs
+
+    logits = inputs_outputs[1].logits
+
+    def backprop(d_logits: np.ndarray) -> Any:
+        grad = torch.from_numpy(np.ascontiguousarray(d_logits, dtype=np.float32)).to(logits.device, logits.dtype)
+        return ArgsKwargs(args=(logits,), kwargs={"grad_tensors": (grad,)})
+
+    return logits.detach().float().cpu().numpy(), backprop
+
+
+def thinc_model(module: torch.nn.Module, device: Optional[str] = None) -> Any:
+    """The module as a thinc ``Model`` (spaCy's training loop updates components through it).
+
+    ``device`` keeps the module where the backend runs (thinc would move it to its own default).
+    """
+    from thinc.api import PyTorchWrapper_v2
+
+    return PyTorchWrapper_v2(
+        module,
+        convert_inputs=_thinc_inputs,
+        convert_outputs=_thinc_outputs,
+        device=torch.device(device) if device else None,
+    )

@@ -93,12 +93,12 @@ def calibrate(pipeline_dir: Path, dev_path: Path, output_dir: Path, metrics_dir:
     """Fit the temperature on ``dev_path``, save the calibrated pipeline and metrics (JSON + PNG)."""
     nlp = spacy.load(pipeline_dir)
     pipe = find_component(nlp)
-    pipe.cfg["temperature"] = 1.0
+    pipe.temperature = 1.0
     golds = list(DocBin().from_disk(dev_path).get_docs(nlp.vocab))
     docs = list(nlp.pipe(g.text for g in golds))
     logits = [doc._.ner_logits for doc in docs]
     paths = [
-        tag_path(token_logits, pipe.tagset, pipe.cfg["decoding"], token_bounds(doc)[2])
+        tag_path(token_logits, pipe.tagset, pipe.settings.decoding, token_bounds(doc)[2])
         for token_logits, doc in zip(logits, docs)
     ]
     grid = np.round(np.arange(0.5, 4.01, 0.05), 2)
@@ -106,7 +106,7 @@ def calibrate(pipeline_dir: Path, dev_path: Path, output_dir: Path, metrics_dir:
     best = float(grid[int(np.argmin(losses))])
     before = outcomes(logits, paths, docs, golds, pipe.tagset, 1.0)
     after = outcomes(logits, paths, docs, golds, pipe.tagset, best)
-    pipe.cfg["temperature"] = best
+    pipe.temperature = best
     nlp.to_disk(output_dir)
     metrics_dir.mkdir(parents=True, exist_ok=True)
     result = {

@@ -16,7 +16,8 @@ from typing import Any, Callable, Sequence
 from spacy.language import Language
 from spacy.util import registry
 
-from ..component import component_name, find_component
+from ..component import find_component
+from ..records import load_pipeline
 
 CKPT_PATTERN = "step-{step:06d}.safetensors"
 
@@ -50,7 +51,6 @@ def create_checkpoint_callback(path: str, every: int = 50, start: int = 0) -> Ca
 
 def average(pipeline: Path, out: Path, checkpoints: Sequence[Path]) -> Language:
     """Load ``pipeline``, set its distilner weights to the mean of ``checkpoints``, save it to ``out``."""
-    import spacy
     import torch
     from safetensors.torch import load_file
 
@@ -60,9 +60,8 @@ def average(pipeline: Path, out: Path, checkpoints: Sequence[Path]) -> Language:
     for ckpt in checkpoints:
         for name, tensor in load_file(str(ckpt)).items():
             total[name] = total[name] + tensor if name in total else tensor.clone()
-    name = component_name(spacy.util.load_config(pipeline / "config.cfg"))
-    nlp = spacy.load(pipeline, config={"components": {name: {"precision": "fp32"}}})  # average in fp32
-    model = find_component(nlp).hf_model
+    nlp, pipe = load_pipeline(pipeline=pipeline, precision="fp32")  # average in fp32
+    model = pipe.hf_model
     expected = set(model.state_dict())
     if set(total) != expected:
         raise ValueError(f"average: the checkpoints' tensors differ from {pipeline}'s model")

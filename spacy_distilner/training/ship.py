@@ -7,11 +7,8 @@ import shutil
 from pathlib import Path
 from typing import Optional, Sequence
 
-import spacy
-
-from ..component import find_component
 from ..loading import KNOWN_MODELS, write_model_settings
-from ..model_dir import SETTINGS_KEYS
+from ..records import load_pipeline
 
 
 def ship(
@@ -29,8 +26,7 @@ def ship(
     """
     import torch
 
-    nlp = spacy.load(pipeline_dir)
-    pipe = find_component(nlp)
+    _, pipe = load_pipeline(pipeline=pipeline_dir, precision="fp32")  # fp32 in, fp16 out (never via bf16)
     if target.exists():
         shutil.rmtree(target)
     target.mkdir(parents=True)
@@ -42,7 +38,7 @@ def ship(
     else:
         model.to(torch.float16).save_pretrained(str(target), safe_serialization=True, max_shard_size="50MB")
         pipe.hf_tokenizer.save_pretrained(str(target))
-    settings = {k: pipe.cfg[k] for k in SETTINGS_KEYS}
+    settings = pipe.model_settings()
     if languages is not None:
         settings["languages"] = list(languages) or None
     write_model_settings(target, settings)

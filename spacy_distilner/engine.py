@@ -1,0 +1,176 @@
+"""The inference path of one model as one object: tokenize → windows → batches → backend → align/pool.
+
+An :class:`Engine` holds the tokenizer, the backend, the tag set and the window layout; its
+:meth:`Engine.token_scores` turns Docs into per-token scores. The component calls it from
+``predict`` and leaves decoding and annotation to ``set_annotations``; training reuses its
+windows and batches, so both see the model's input the same way.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Optional, Sequence
+
+import numpy as np
+from spacy.tokens import Doc
+
+from .align import align, pool, token_bounds
+from .backends import Backend, resolve_device, resolve_precision
+from .batching import Batch, PaddingStats, build_batches
+from .decode import TagSet
+from .errors import Errors
+from .settings import Settings
+from .tokenize import DocPieces, special_tokens_layout, tokenize_texts
+from .windows import Window, check_window, make_windows
+
+
+@dataclass
+class TokenScores:
+    """Per-token logits and probabilities of one Doc, in ``tag_labels`` order."""
+
+    logits: np.ndarray  # (n_tokens, n_tags) float32
+    probs: np.ndarray  # (n_tokens, n_tags) float32
+    skip: np.ndarray  # (n_tokens,) bool: whitespace tokens, transparent to decoding
+
+
+def model_limit(hf_model: Any, tokenizer: Any) -> int:
+    """The longest input row (special tokens included) the model and its tokenizer accept."""
+    return min(int(hf_model.config.max_position_embeddings), int(tokenizer.model_max_length))
+
+
+def check_int8_kernels(model_dir: Path) -> None:
+    """Warn (W003) when the int8 graph's recipe (``validation.json``) was made for the other int8 kernel family."""
+    from .cpu import cpu_info
+    from .model_dir import read_json_object
+
+    report = model_dir / "validation.json"
+    if not report.is_file():
+        return
+    recipe = read_json_object(report).get("int8_recipe") or {}
+    made, here = recipe.get("kernels", "avx2"), cpu_info().int8_family  # recipes before "kernels" were AVX2's
+    if made != here:
+        warnings.warn(Errors.W003.format(path=model_dir, made=made, here=here))
+
+
+def runtime(settings: Settings, training: bool = False) -> tuple[str, str]:
+    """The device and precision a backend runs for ``settings`` on this machine (``auto`` resolved)."""
+    device = resolve_device(settings.device) if settings.backend == "torch" else "cpu"
+    return device, resolve_precision(settings.backend, settings.precision, device, training)
+
+
+def make_backend(
+    hf_model: Any, settings: Settings, device: str, precision: str, model_dir: Optional[Path] = None
+) -> Backend:
+    """The backend ``settings`` ask for: torch on ``device``, or the ONNX file for ``precision``
+    stored in ``model_dir`` (else one exported, once, into the cache)."""
+    if settings.num_threads:  # torch's thread count is process-wide; onnxruntime gets its own below
+        import torch
+
+        torch.set_num_threads(int(settings.num_threads))
+    if settings.backend == "torch":
+        from .backends.torch import TorchBackend
+
+        return TorchBackend(hf_model, device=device, precision=precision)
+    from .backends.onnx import ONNX_FILES, OnnxBackend, providers_for_device
+
+    path = model_dir / ONNX_FILES[precision] if model_dir is not None else None
+    if precision == "int8" and path is not None and path.is_file():
+        check_int8_kernels(model_dir)  # type: ignore[arg-type]
+    if path is None or not path.is_file():
+        from .export.onnx import cached_export
+
+        path = cached_export(hf_model, precision)
+    return OnnxBackend(path, settings.num_threads, providers_for_device(settings.device))
+
+
+class Engine:
+    """Tokenizer, backend, tag set and windows of one model; ``token_scores(docs)`` runs the data path."""
+
+    def __init__(
+        self,
+        hf_model: Any,
+        tokenizer: Any,
+        settings: Settings,
+        *,
+        model_dir: Optional[Path] = None,
+        stored: Optional[dict[str, Any]] = None,
+        training: bool = False,
+    ) -> None:
+        """Adopt a (possibly peft-wrapped) transformers model and its tokenizer and build the backend.
+
+        ``model_dir``: where the weights came from (an ONNX graph stored there is used);
+        ``stored``: the model's ``distilner.json`` settings (its window where ``settings`` set none,
+        its temperature); ``training``: resolve precision for training (fp32 weights).
+        """
+        stored = stored or {}
+        self.device, self.precision = runtime(settings, training)
+        self.backend = make_backend(hf_model, settings, self.device, self.precision, model_dir)
+        self.hf_model, self.tokenizer, self.settings = hf_model, tokenizer, settings
+        self.tagset = TagSet.from_id2label({int(k): v for k, v in hf_model.config.id2label.items()})
+        # the window as configured (None: the model's limit, a quarter window) is what a saved model keeps
+        self.window_settings = {
+            key: getattr(settings, key) if getattr(settings, key) is not None else stored.get(key)
+            for key in ("max_length", "stride")
+        }
+        self.max_length = int(self.window_settings["max_length"] or model_limit(hf_model, tokenizer))
+        self.prefix, self.suffix = special_tokens_layout(tokenizer)
+        self.window = self.max_length - len(self.prefix) - len(self.suffix)
+        chosen = self.window_settings["stride"]
+        self.stride = self.window // 4 if chosen is None else int(chosen)
+        check_window(self.window, self.stride)
+        if settings.max_batch_tokens < self.max_length:
+            raise ValueError(Errors.D008.format(value=settings.max_batch_tokens, max_length=self.max_length))
+        self.temperature = float(stored.get("temperature", 1.0))
+        self.languages: Optional[list[str]] = stored.get("languages")  # what the model was trained on
+        self.padding = PaddingStats()
+
+    @classmethod
+    def from_dir(cls, path: Path, settings: Settings) -> "Engine":
+        """The model stored in ``path`` (validated; loaded straight into bf16 where it runs so)."""
+        from .loading import load_classifier, load_tokenizer
+        from .model_dir import read_settings
+
+        precision = runtime(settings)[1]
+        hf_model = load_classifier(path, "bf16" if precision == "bf16" else None)
+        return cls(hf_model, load_tokenizer(path), settings, model_dir=path, stored=read_settings(path))
+
+    def windows(self, pieces: Sequence[DocPieces]) -> list[Window]:
+        """The strided windows of every text, in text order."""
+        windows: list[Window] = []
+        for i, doc_pieces in enumerate(pieces):
+            windows.extend(make_windows(i, len(doc_pieces), self.window, self.stride))
+        return windows
+
+    def batches(self, pieces: Sequence[DocPieces], windows: Sequence[Window]) -> Iterator[Batch]:
+        """Length-sorted padded batches of ``windows`` within the token budget (counted in ``padding``)."""
+        pad_id = self.tokenizer.pad_token_id or 0
+        budget = self.settings.max_batch_tokens
+        for batch in build_batches(pieces, windows, self.prefix, self.suffix, pad_id, budget):
+            self.padding.add(batch)
+            yield batch
+
+    def piece_logits(self, pieces: Sequence[DocPieces]) -> list[np.ndarray]:
+        """Piece logits per text: windows → batches → backend → each piece from the window that owns it."""
+        out = [np.zeros((len(p), len(self.tagset.tags)), dtype=np.float32) for p in pieces]
+        for batch in self.batches(pieces, self.windows(pieces)):
+            start = time.perf_counter()
+            logits = self.backend.forward(batch.input_ids, batch.attention_mask)
+            self.padding.forward_seconds += time.perf_counter() - start
+            batch.scatter(logits, out)
+        return out
+
+    def token_scores(self, docs: Sequence[Doc]) -> list[TokenScores]:
+        """Per-token calibrated scores for each Doc (pieces aligned to tokens by character offsets)."""
+        pieces = tokenize_texts(self.tokenizer, [doc.text for doc in docs])
+        scores = []
+        for doc, doc_pieces, logits in zip(docs, pieces, self.piece_logits(pieces)):
+            starts, ends, space = token_bounds(doc)
+            alignment = align(starts, ends, doc_pieces.offsets, space)
+            tok_logits, tok_probs = pool(
+                alignment, logits, self.tagset.o_index, self.settings.pooling, self.temperature
+            )
+            scores.append(TokenScores(tok_logits, tok_probs, space))
+        return scores
