@@ -1,7 +1,21 @@
-"""spacy-distilner: fast DistilBERT token-classification NER as a spaCy component."""
+"""spacy-distilner: fast DistilBERT token-classification NER as a spaCy component.
 
-from .component import DistilNER, make_distilner
-from .hf_api import pipeline
+Importing the package imports nothing heavy: ``DistilNER``, ``make_distilner`` and ``pipeline``
+are loaded on first use (spaCy finds the factory through its ``spacy_factories`` entry point).
+"""
+
+from __future__ import annotations
+
+from typing import Any
 
 __all__ = ["DistilNER", "make_distilner", "pipeline"]
 __version__ = "0.1.0"
+_LAZY = {"DistilNER": "component", "make_distilner": "component", "pipeline": "hf_api"}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'spacy_distilner' has no attribute {name!r}")
+    from importlib import import_module
+
+    return getattr(import_module(f".{_LAZY[name]}", __name__), name)

@@ -9,13 +9,14 @@ vocabulary drops — is marked unaligned and later gets the ``O`` tag.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Optional
+from typing import Optional
 
 import numpy as np
 from spacy.attrs import IDX, IS_SPACE, LENGTH
 from spacy.tokens import Doc
 
-Pooling = Literal["first", "average", "max"]
+from .settings import Pooling
+
 
 
 @dataclass(frozen=True)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from spacy.tokens import Doc, Span
 
-EntsMode = Literal["overwrite", "keep", "spans"]
+from .settings import EntsMode
+
 
 
 def write_entities(

@@ -12,26 +12,20 @@ import time
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Iterable, Iterator, NoReturn, Optional, Union
+from typing import TYPE_CHECKING, Annotated, Any, Iterable, Iterator, NoReturn, Optional, Union
 
 import typer
-from spacy.language import Language
-from spacy.tokens import Doc
 from tqdm import tqdm
 from wasabi import Printer
 
-from .component import PRECISIONS, DistilNER
-from .records import (
-    InputError,
-    Record,
-    atomic_output,
-    check_output,
-    load_pipeline,
-    pipe_records,
-    read_records,
-    render_html,
-    write_docs,
-)
+from .settings import PRECISIONS
+
+if TYPE_CHECKING:  # spaCy (and with it torch) is imported by the commands that run a pipeline, not by --help
+    from spacy.language import Language
+    from spacy.tokens import Doc
+
+    from .component import DistilNER
+    from .records import InputError, Record
 
 HELP = "Tag entities with distilner: annotate texts to JSONL or DocBin, render them as HTML."
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=HELP)
@@ -142,6 +136,8 @@ class _Stats:
 def _check_paths(input_path: str, output_path: str) -> None:
     """Fail before the model loads on a missing input, or an output that cannot be written or
     would destroy the input (``-`` is stdin / stdout)."""
+    from .records import check_output
+
     if input_path != "-" and not Path(input_path).exists():
         _fail(f"Input not found: {input_path}")
     try:
@@ -152,6 +148,8 @@ def _check_paths(input_path: str, output_path: str) -> None:
 
 def _load(model: Optional[str], pipeline: Optional[Path], lang: str, **settings: Any) -> tuple[Language, DistilNER]:
     """``load_pipeline`` with the CLI's enum values; a bad model or pipeline exits with code 1."""
+    from .records import load_pipeline
+
     try:
         return load_pipeline(model, pipeline, lang, **_plain(settings))
     except (OSError, ValueError) as err:
@@ -168,6 +166,8 @@ def _records(
 ) -> Iterator[Record]:
     """Valid records; bad ones (and texts over ``max_chars``, spaCy's ``nlp.max_length``) are reported
     on stderr and skipped, or stop the run with exit code 1. The other records are all processed."""
+    from .records import InputError
+
     for n, item in enumerate(items, 1):
         if not isinstance(item, InputError) and len(item[0]) > max_chars:
             item = InputError(f"record {n}", None, f"text of {len(item[0]):,} characters is over nlp.max_length ({max_chars:,})")
@@ -219,6 +219,8 @@ def annotate(
     token_scores: Annotated[bool, typer.Option("--token-scores", help="Add per-token tag probabilities.")] = False,
 ) -> None:
     """Tag entities in a stream of texts; write text, meta and entities with their confidence."""
+    from .records import pipe_records, read_records, write_docs
+
     _check_paths(input_path, output_path)
     runtime = {"backend": backend, "precision": precision, "device": device, "threshold": threshold}
     nlp, pipe = _load(model, pipeline, lang, **runtime, store_probs=token_scores)
@@ -332,6 +334,8 @@ def render(
     text_field: TextFieldOpt = "text",
 ) -> None:
     """Render tagged entities as a displaCy HTML page, with each entity's confidence in its label."""
+    from .records import atomic_output, pipe_records, read_records, render_html
+
     _check_paths(input_path, str(output_path))
     nlp, _ = _load(model, pipeline, lang, device=device, threshold=threshold, store_probs=False)
     stats = _Stats()

@@ -5,8 +5,7 @@
 the training hooks delegate to ``training.trainer`` (imported only when training).
 """
 
-from __future__ import annotations
-
+# no ``from __future__ import annotations``: spaCy validates ``initialize``'s arguments from its real types
 import dataclasses
 import inspect
 import shutil

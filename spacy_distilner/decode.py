@@ -30,18 +30,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Literal, Mapping, Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 import numpy as np
 
 from .errors import Errors
+from .settings import Decoding
 
 BEGIN = frozenset("BUS")
 INSIDE = frozenset("ILE")
 END = frozenset("LUES")
 OPEN = frozenset("BI")  # in BILOU/IOBES, an entity is still open after these
 
-Decoding = Literal["viterbi", "greedy"]
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,11 @@ import inspect
 from dataclasses import MISSING, asdict, dataclass, fields
 from typing import Any, Literal, Optional, get_args, get_origin, get_type_hints
 
-from .align import Pooling
-from .annotate import EntsMode
-from .decode import Decoding
 from .errors import Errors
 
+Pooling = Literal["first", "average", "max"]
+Decoding = Literal["viterbi", "greedy"]
+EntsMode = Literal["overwrite", "keep", "spans"]
 BackendName = Literal["torch", "onnx"]
 Precision = Literal["auto", "fp32", "bf16", "int8", "fp16"]
 TagScheme = Literal["iob2", "bilou"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import runpy
+import subprocess
 import sys
 from pathlib import Path
 
@@ -211,3 +212,10 @@ def test_python_m_entry_point(iob_dir: Path, tmp_path: Path, monkeypatch: pytest
         runpy.run_module("spacy_distilner", run_name="__main__")
     assert exit_info.value.code == 0
     assert json.loads((tmp_path / "out.jsonl").read_text(encoding="utf8"))["text"] == "John went to Paris."
+
+
+def test_the_cli_starts_without_spacy_or_torch() -> None:
+    """``distilner --help`` imports neither spaCy nor torch (the commands that run a pipeline do)."""
+    code = "import sys, spacy_distilner.cli; print(sorted(m for m in ('torch', 'spacy', 'onnxruntime') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -62,7 +62,7 @@ def test_trainable_share_is_small_and_head_trainable(tmp_path: Path) -> None:
 def test_lora_training_reduces_loss_and_freezes_the_encoder(lora_run: tuple[Language, list[float]]) -> None:
     nlp, losses = lora_run
     assert losses[-1] < losses[0] / 5
-    peft_model = nlp.get_pipe("distilner")._hf_model
+    peft_model = nlp.get_pipe("distilner").engine.hf_model
     frozen = [p for p in peft_model.parameters() if not p.requires_grad]
     assert frozen and all(p.grad is None for p in frozen)
     assert type(nlp.get_pipe("distilner").hf_model).__name__ == "DistilBertForTokenClassification"
