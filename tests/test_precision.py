@@ -149,3 +149,41 @@ def test_update_refuses_bf16_weights(amx: None, iob_dir: Path) -> None:
     doc = training_docs(nlp, 1)[0]
     with pytest.raises(ValueError, match="D024"):
         pipe.update([Example(nlp.make_doc(doc.text), doc)])
+
+
+def test_training_autocast_selection(amx: None) -> None:
+    from spacy_distilner.backends import training_autocast
+
+    assert training_autocast("torch", "auto", "cpu") and training_autocast("torch", "bf16", "cpu")
+    assert not training_autocast("torch", "fp32", "cpu")
+    assert not training_autocast("onnx", "auto", "cpu")
+
+
+def test_training_autocast_is_off_without_native_bf16(monkeypatch: pytest.MonkeyPatch) -> None:
+    from spacy_distilner.backends import training_autocast
+
+    monkeypatch.setenv(FLAGS_ENV, "avx2")
+    cpu_info.cache_clear()
+    try:
+        assert not training_autocast("torch", "auto", "cpu")
+        assert training_autocast("torch", "auto", "cuda:0")
+    finally:
+        cpu_info.cache_clear()
+
+
+def test_update_under_bf16_autocast_keeps_fp32_weights_and_learns(amx: None, iob_dir: Path) -> None:
+    import torch
+    from spacy.training import Example
+
+    from tiny import training_docs
+
+    nlp = spacy.blank("en")
+    pipe = nlp.add_pipe("distilner", config={"model": str(iob_dir), "precision": "auto", "device": "cpu"})
+    docs = training_docs(nlp, 4)
+    examples = [Example(nlp.make_doc(d.text), d) for d in docs]
+    optimizer = nlp.initialize(lambda: examples)
+    before = pipe.hf_model.classifier.weight.detach().clone()
+    losses = [nlp.update(examples, sgd=optimizer)["distilner"] for _ in range(8)]
+    weight = pipe.hf_model.classifier.weight
+    assert weight.dtype == torch.float32 and not torch.equal(weight, before)
+    assert all(np.isfinite(losses)) and losses[-1] < losses[0]

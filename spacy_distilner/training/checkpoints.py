@@ -78,10 +78,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     avg = sub.add_parser("average", help="average checkpoints into a copy of a trained pipeline")
     avg.add_argument("pipeline", type=Path)
     avg.add_argument("out", type=Path)
-    avg.add_argument("checkpoints", type=Path, nargs="+")
+    avg.add_argument("checkpoints", type=Path, nargs="+", help="checkpoint files, or folders of them")
+    avg.add_argument("--from-step", type=int, default=0, help="only checkpoints of this step or later")
     args = parser.parse_args(argv)
-    average(args.pipeline, args.out, args.checkpoints)
-    print(f"Saved the average of {len(args.checkpoints)} checkpoints to {args.out}")
+    chosen = select(args.checkpoints, args.from_step)
+    average(args.pipeline, args.out, chosen)
+    print(f"Saved the average of {len(chosen)} checkpoints ({', '.join(p.name for p in chosen)}) to {args.out}")
+
+
+def select(paths: Sequence[Path], from_step: int = 0) -> list[Path]:
+    """Checkpoint files among ``paths`` (a folder stands for its ``step-*.safetensors``) from ``from_step`` on."""
+    files = [f for p in paths for f in (sorted(p.glob("step-*.safetensors")) if p.is_dir() else [p])]
+    return [f for f in files if not f.stem.startswith("step-") or int(f.stem[5:]) >= from_step]
 
 
 if __name__ == "__main__":

@@ -1,0 +1,42 @@
+"""Weight checkpoints during training and their average."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import spacy
+import torch
+from safetensors.torch import load_file
+
+from spacy_distilner.component import find_component
+from spacy_distilner.training.checkpoints import average, create_checkpoint_callback, save_weights, select
+
+
+def test_callback_saves_every_n_steps_from_start(iob_dir: Path, tmp_path: Path) -> None:
+    nlp = spacy.blank("en")
+    nlp.add_pipe("distilner", config={"model": str(iob_dir), "precision": "fp32"})
+    callback = create_checkpoint_callback(str(tmp_path / "ckpt"), every=2, start=3)
+    for step in range(8):
+        callback(nlp, {"step": step, "epoch": 0})
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["step-000004.safetensors", "step-000006.safetensors"]
+    assert [p.name for p in select([tmp_path / "ckpt"], from_step=5)] == ["step-000006.safetensors"]
+    with pytest.raises(ValueError):
+        create_checkpoint_callback(str(tmp_path), every=0)
+
+
+def test_average_is_the_elementwise_mean(iob_dir: Path, tmp_path: Path) -> None:
+    nlp = spacy.blank("en")
+    pipe = nlp.add_pipe("distilner", config={"model": str(iob_dir), "precision": "fp32"})
+    nlp.to_disk(tmp_path / "pipeline")
+    weight = pipe.hf_model.classifier.weight
+    original = weight.detach().clone()
+    save_weights(nlp, tmp_path / "a.safetensors")
+    with torch.no_grad():
+        weight.add_(1.0)
+    save_weights(nlp, tmp_path / "b.safetensors")
+    averaged = average(tmp_path / "pipeline", tmp_path / "avg", [tmp_path / "a.safetensors", tmp_path / "b.safetensors"])
+    torch.testing.assert_close(find_component(averaged).hf_model.classifier.weight, original + 0.5)
+    reloaded = find_component(spacy.load(tmp_path / "avg", config={"components": {"distilner": {"precision": "fp32"}}}))
+    torch.testing.assert_close(reloaded.hf_model.classifier.weight, original + 0.5)
+    assert set(load_file(str(tmp_path / "a.safetensors"))) == set(reloaded.hf_model.state_dict())
