@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -38,3 +38,9 @@ def write_entities(
         doc.ents = sorted(list(doc.ents) + [s for s in new if not taken[s.start : s.end].any()])
     else:
         doc.ents = new
+
+
+def passes(confidence: Optional[float], threshold: float) -> bool:
+    """Whether an entity is kept at ``threshold``: its confidence is at least the threshold (an
+    entity without one, e.g. from another component, is always kept)."""
+    return confidence is None or confidence >= threshold

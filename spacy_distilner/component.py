@@ -24,7 +24,7 @@ from spacy.util import minibatch
 from spacy.vocab import Vocab
 from thinc.api import Optimizer
 
-from .annotate import write_entities
+from .annotate import passes, write_entities
 from .batching import PaddingStats
 from .decode import TagSet, decode, span_confidence, tag_path
 from .engine import Engine, TokenScores
@@ -211,7 +211,7 @@ class DistilNER(TrainablePipe):
             spans = []
             for start, end, label in decode(tag_ids, tagset):
                 conf = span_confidence(score.probs, tag_ids, start, end, score.skip)
-                if conf >= settings.threshold:
+                if passes(conf, settings.threshold):
                     spans.append((start, end, label, conf))
             write_entities(doc, spans, settings.ents_mode, settings.spans_key)
             if settings.store_probs:

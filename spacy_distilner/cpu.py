@@ -57,15 +57,9 @@ def parse_cpuinfo(text: str) -> CpuInfo:
 FLAGS_ENV = "DISTILNER_CPU_FLAGS"
 
 
-@lru_cache(maxsize=1)
-def cpu_info() -> CpuInfo:
-    """This machine's CPU, read once (Linux: ``/proc/cpuinfo``; elsewhere torch's capability string;
-    ``$DISTILNER_CPU_FLAGS`` replaces the flags)."""
+def _detected() -> CpuInfo:
+    """The CPU as the system reports it (Linux: ``/proc/cpuinfo``; elsewhere torch's capability string)."""
     path = Path("/proc/cpuinfo")
-    if os.environ.get(FLAGS_ENV) is not None:
-        found = parse_cpuinfo(path.read_text(errors="replace")) if path.is_file() else CpuInfo(platform.machine(), ())
-        forced = {f.strip() for f in os.environ[FLAGS_ENV].split(",")}
-        return CpuInfo(f"{found.model} (flags from ${FLAGS_ENV})", tuple(f for f in FLAGS if f in forced))
     if path.is_file():
         return parse_cpuinfo(path.read_text(errors="replace"))
     import torch
@@ -73,6 +67,16 @@ def cpu_info() -> CpuInfo:
     capability = torch.backends.cpu.get_cpu_capability().lower()  # "AVX2", "AVX512", "DEFAULT"
     flags = {"avx2": ("avx2",), "avx512": ("avx2", "avx512f")}.get(capability, ())
     return CpuInfo(platform.processor() or platform.machine(), flags)
+
+
+@lru_cache(maxsize=1)
+def cpu_info() -> CpuInfo:
+    """This machine's CPU, read once; ``$DISTILNER_CPU_FLAGS`` replaces the flags."""
+    found = _detected()
+    if os.environ.get(FLAGS_ENV) is None:
+        return found
+    forced = {f.strip() for f in os.environ[FLAGS_ENV].split(",")}
+    return CpuInfo(f"{found.model} (flags from ${FLAGS_ENV})", tuple(f for f in FLAGS if f in forced))
 
 
 def accelerators() -> dict[str, bool]:

@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from spacy.language import Language
 
 from . import __version__
+from .annotate import passes
 from .component import find_component
 from .records import doc_to_json
 
@@ -213,9 +214,7 @@ class MicroBatcher:
             records = [doc_to_json(doc, tag_labels) for doc in itertools.islice(docs, len(job.texts))]
             if job.threshold is not None:
                 for record in records:
-                    record["entities"] = [
-                        e for e in record["entities"] if e["confidence"] is None or e["confidence"] >= job.threshold
-                    ]
+                    record["entities"] = [e for e in record["entities"] if passes(e["confidence"], job.threshold)]
             results.append(records)
         return results
 

@@ -73,8 +73,8 @@ def test_conll_valid_f1(default_nlp, shared_data: Path) -> None:
     golds = list(conll_to_docs(shared_data / "conll2003" / "valid.txt", default_nlp.vocab, fmt="conll2003"))
     result = evaluate(default_nlp, golds, gold_tokens=True)
     print({k: result[k] for k in ("ents_p", "ents_r", "ents_f")})
-    # The shipped model measures 0.931 here (Viterbi decoding; 0.928 before the mixed-units stage)
-    assert result["ents_f"] >= 0.925
+    # The shipped model measures 0.937 here (0.931 for stage 3, 0.928 before the mixed-units stages)
+    assert result["ents_f"] >= 0.932
 
 
 def test_conll_valid_f1_one_sentence_at_a_time(default_nlp, shared_data: Path) -> None:
@@ -82,8 +82,8 @@ def test_conll_valid_f1_one_sentence_at_a_time(default_nlp, shared_data: Path) -
     golds = list(conll_to_docs(shared_data / "conll2003" / "valid.txt", default_nlp.vocab, fmt="conll2003"))
     result = evaluate(default_nlp, golds, gold_tokens=True, per_sentence=True)
     print({k: result[k] for k in ("ents_p", "ents_r", "ents_f", "docs")})
-    # 0.929 measured (0.908 for the model trained on whole documents only)
-    assert result["docs"] == 3250 and result["ents_f"] >= 0.92
+    # 0.933 measured (0.929 for stage 3, 0.908 for the model trained on whole documents only)
+    assert result["docs"] == 3250 and result["ents_f"] >= 0.928
 
 
 def test_english_model_warns_once_in_other_languages(default_nlp) -> None:
