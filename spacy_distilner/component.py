@@ -9,13 +9,11 @@ the training hooks delegate to ``training.trainer`` (imported only when training
 import dataclasses
 import inspect
 import shutil
-import tempfile
 import warnings
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Sequence
 
-import srsly
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc
@@ -31,7 +29,7 @@ from .engine import Engine, TokenScores
 from .errors import Errors
 from .extensions import install_extensions
 from .loading import is_lora, resolve_model_path, save_model
-from .model_dir import MODEL_DIR
+from .model_dir import MODEL_DIR, pack_dir, unpack_dir
 from .settings import PRECISIONS, Settings, default_config, factory_signature
 
 __all__ = ["DistilNER", "FACTORY", "PRECISIONS", "TokenScores", "component_name", "find_component", "make_distilner"]
@@ -150,19 +148,8 @@ class DistilNER(TrainablePipe):
 
     @property
     def backend_info(self) -> dict[str, Any]:
-        """Backend, precision and device actually in use (``auto`` resolved; bf16 may fall back to fp32),
-        and what the CPU offers (``cpu``: model, flags, native bf16, int8 kernel family; CUDA/MPS)."""
-        from .cpu import accelerators, cpu_info
-
-        engine = self.engine
-        return {
-            "backend": self.settings.backend,
-            "precision": engine.precision,
-            "configured_precision": self.settings.precision,
-            "device": str(getattr(engine.backend, "device", self.settings.device)),
-            "cpu": cpu_info().as_dict(),
-            **accelerators(),
-        }
+        """Backend, precision and device in use, and what this machine offers (``Engine.info``)."""
+        return self.engine.info()
 
     def model_settings(self) -> dict[str, Any]:
         """What a saved model keeps beside its weights (``model_dir.SETTINGS_KEYS``)."""
@@ -254,19 +241,10 @@ class DistilNER(TrainablePipe):
 
     def to_bytes(self, *, exclude: Iterable[str] = ()) -> bytes:
         """All files of ``to_disk`` packed into one msgpack dict."""
-        with tempfile.TemporaryDirectory() as tmp:
-            self.to_disk(tmp, exclude=exclude)
-            files = {str(p.relative_to(tmp)): p.read_bytes() for p in Path(tmp).rglob("*") if p.is_file()}
-        return srsly.msgpack_dumps(files)
+        return pack_dir(lambda tmp: self.to_disk(tmp, exclude=exclude))
 
     def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = ()) -> "DistilNER":
-        files = srsly.msgpack_loads(bytes_data)
-        with tempfile.TemporaryDirectory() as tmp:
-            for name, data in files.items():
-                target = Path(tmp) / name
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(data)
-            return self.from_disk(tmp, exclude=exclude)
+        return unpack_dir(bytes_data, lambda tmp: self.from_disk(tmp, exclude=exclude))
 
     # ----------------------------------------------------------------- training
     def initialize(
@@ -276,13 +254,7 @@ class DistilNER(TrainablePipe):
         nlp: Optional[Language] = None,
         labels: Optional[Sequence[str]] = None,
     ) -> None:
-        """Build the tag set from ``labels`` or the examples' entities, and a fresh head on the encoder.
-
-        With ``head_label_map`` set and a trained model as ``model``, the head rows of tags whose
-        (mapped) label the model already has are copied from its head. With ``lora_r > 0`` the
-        encoder is frozen and wrapped with LoRA adapters (the head stays trainable). The trainable
-        parameter counts are printed and stored in ``nlp.meta["distilner_parameters"]``.
-        """
+        """Tag set from ``labels`` or the examples, a fresh head on the encoder (``training.trainer.initialize``)."""
         from .training import trainer
 
         trainer.initialize(self, get_examples, nlp, labels)

@@ -137,6 +137,20 @@ class Engine:
         hf_model = load_classifier(path, "bf16" if precision == "bf16" else None)
         return cls(hf_model, load_tokenizer(path), settings, model_dir=path, stored=read_settings(path))
 
+    def info(self) -> dict[str, Any]:
+        """Backend, precision and device actually in use (``auto`` resolved; bf16 may fall back to fp32),
+        and what the CPU offers (``cpu``: model, flags, native bf16, int8 kernel family; CUDA/MPS)."""
+        from .cpu import accelerators, cpu_info
+
+        return {
+            "backend": self.settings.backend,
+            "precision": self.precision,
+            "configured_precision": self.settings.precision,
+            "device": str(getattr(self.backend, "device", self.settings.device)),
+            "cpu": cpu_info().as_dict(),
+            **accelerators(),
+        }
+
     def windows(self, pieces: Sequence[DocPieces]) -> list[Window]:
         """The strided windows of every text, in text order."""
         windows: list[Window] = []

@@ -10,12 +10,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import tempfile
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, TypeVar
 
 from .cache import cache_dir
 from .errors import Errors
 
+T = TypeVar("T")
 MODEL_DIR = "model"  # under the component's directory in a saved pipeline
 ADAPTER_DIR = "adapter"  # under MODEL_DIR when trained with LoRA: the adapter and head alone
 #: Model settings stored in ``distilner.json`` (``languages``: what the model was trained on, if known).
@@ -98,3 +100,25 @@ def verify_weights(path: Path, recorded: Mapping[str, Any]) -> None:
             raise ValueError(Errors.D023.format(file=file, what="SHA-256", found=digest, expected=expected.get("sha256")))
 
 
+def pack_dir(write: Callable[[Path], None]) -> bytes:
+    """The files ``write`` puts in a temporary directory, as one msgpack dict of relative path -> bytes."""
+    import srsly
+
+    with tempfile.TemporaryDirectory() as tmp:
+        write(Path(tmp))
+        files = {str(p.relative_to(tmp)): p.read_bytes() for p in Path(tmp).rglob("*") if p.is_file()}
+    return srsly.msgpack_dumps(files)
+
+
+def unpack_dir(data: bytes, read: Callable[[Path], T]) -> T:
+    """Unpack ``pack_dir``'s bytes into a temporary directory and return ``read(directory)``."""
+    import srsly
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, content in srsly.msgpack_loads(data).items():
+            target = Path(tmp) / name
+            if not target.resolve().is_relative_to(Path(tmp).resolve()):
+                raise ValueError(f"packed file {name!r} is outside its directory")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(content)
+        return read(Path(tmp))

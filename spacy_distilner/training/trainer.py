@@ -27,8 +27,13 @@ def initialize(
     nlp: Optional[Language] = None,
     labels: Optional[Sequence[str]] = None,
 ) -> None:
-    """Tag set from ``labels`` or the examples, a fresh head on the encoder (rows copied per
-    ``head_label_map``), LoRA adapters when ``lora_r > 0``, frozen embeddings when asked."""
+    """Tag set from ``labels`` or the examples' entities, and a fresh head on the encoder.
+
+    With ``head_label_map`` set and a trained model as ``model``, the head rows of tags whose
+    (mapped) label the model already has are copied from its head. With ``lora_r > 0`` the
+    encoder is frozen and wrapped with LoRA adapters (the head stays trainable). The trainable
+    parameter counts are printed and stored in ``nlp.meta["distilner_parameters"]``.
+    """
     from wasabi import msg
 
     settings = pipe.settings
