@@ -59,7 +59,6 @@ class DistilNER(TrainablePipe):
         self.settings = dataclasses.replace(settings or Settings(), **changes)
         self.vocab, self.name, self.lang, self.scorer = vocab, name, lang, scorer
         self.model: Any = None  # thinc wrapper of the torch module, set when the weights are loaded
-        self.languages: Optional[list[str]] = None  # the languages the model was trained on
         self._engine: Optional[Engine] = None
         self._source: Optional[Path] = None  # the directory the weights were loaded from
         install_extensions()
@@ -81,9 +80,9 @@ class DistilNER(TrainablePipe):
         engine = Engine.from_dir(path, self.settings)
         self._source = path
         self.adopt(engine)
-        self.languages = engine.languages
-        if self.languages and self.lang and self.lang not in self.languages:
-            warnings.warn(Errors.W002.format(model=self.model_name, languages=", ".join(self.languages), lang=self.lang))
+        languages = engine.languages
+        if languages and self.lang and self.lang not in languages:
+            warnings.warn(Errors.W002.format(model=self.model_name, languages=", ".join(languages), lang=self.lang))
 
     @property
     def engine(self) -> Engine:
@@ -105,8 +104,9 @@ class DistilNER(TrainablePipe):
     @property
     def cfg(self) -> Mapping[str, Any]:
         """The settings and the model's own (``temperature``, ``languages``), read-only."""
-        temperature = self._engine.temperature if self._engine is not None else 1.0
-        return MappingProxyType({**self.settings.as_dict(), "temperature": temperature, "languages": self.languages})
+        engine = self._engine
+        model = engine.model_settings() if engine else {"temperature": 1.0, "languages": None}
+        return MappingProxyType({**self.settings.as_dict(), **model})
 
     @property
     def temperature(self) -> float:
@@ -150,11 +150,6 @@ class DistilNER(TrainablePipe):
     def backend_info(self) -> dict[str, Any]:
         """Backend, precision and device in use, and what this machine offers (``Engine.info``)."""
         return self.engine.info()
-
-    def model_settings(self) -> dict[str, Any]:
-        """What a saved model keeps beside its weights (``model_dir.SETTINGS_KEYS``)."""
-        engine = self.engine
-        return {"temperature": engine.temperature, **engine.window_settings, "languages": self.languages}
 
     @property
     def tag_labels(self) -> tuple[str, ...]:
@@ -209,7 +204,7 @@ class DistilNER(TrainablePipe):
     def _save(self, path: Path) -> None:
         engine = self.engine
         stored = self._source if engine.precision == "bf16" else None  # the weights as stored, not their bf16 cast
-        hf_model = save_model(path, engine.hf_model, engine.tokenizer, self.model_settings(), stored)
+        hf_model = save_model(path, engine.hf_model, engine.tokenizer, engine.model_settings(), stored)
         if self.settings.backend == "onnx":  # the graph in use, so that loading does not export again
             from .backends.onnx import ONNX_FILES
 

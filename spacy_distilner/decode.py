@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -68,6 +68,11 @@ class TagSet:
     prefixes: tuple[str, ...]
     labels: tuple[str, ...]
     o_index: int
+
+    @classmethod
+    def from_config(cls, config: Any) -> "TagSet":
+        """The tag set of a transformers model config (its ``id2label``, keys as ints)."""
+        return cls.from_id2label({int(k): v for k, v in config.id2label.items()})
 
     @classmethod
     def from_id2label(cls, id2label: Mapping[int, str]) -> "TagSet":

@@ -23,7 +23,7 @@ from .batching import Batch, PaddingStats, build_batches
 from .decode import TagSet
 from .errors import Errors
 from .settings import Settings
-from .tokenize import DocPieces, special_tokens_layout, tokenize_texts
+from .tokenize import DocPieces, model_limit, special_tokens_layout, tokenize_texts
 from .windows import Window, check_window, make_windows
 
 
@@ -34,11 +34,6 @@ class TokenScores:
     logits: np.ndarray  # (n_tokens, n_tags) float32
     probs: np.ndarray  # (n_tokens, n_tags) float32
     skip: np.ndarray  # (n_tokens,) bool: whitespace tokens, transparent to decoding
-
-
-def model_limit(hf_model: Any, tokenizer: Any) -> int:
-    """The longest input row (special tokens included) the model and its tokenizer accept."""
-    return min(int(hf_model.config.max_position_embeddings), int(tokenizer.model_max_length))
 
 
 def check_int8_kernels(model_dir: Path) -> None:
@@ -98,18 +93,20 @@ class Engine:
         model_dir: Optional[Path] = None,
         stored: Optional[dict[str, Any]] = None,
         training: bool = False,
+        resolved: Optional[tuple[str, str]] = None,
     ) -> None:
         """Adopt a (possibly peft-wrapped) transformers model and its tokenizer and build the backend.
 
         ``model_dir``: where the weights came from (an ONNX graph stored there is used);
         ``stored``: the model's ``distilner.json`` settings (its window where ``settings`` set none,
-        its temperature); ``training``: resolve precision for training (fp32 weights).
+        its temperature); ``training``: resolve precision for training (fp32 weights);
+        ``resolved``: the ``(device, precision)`` of :func:`runtime`, when the caller has it.
         """
         stored = stored or {}
-        self.device, self.precision = runtime(settings, training)
+        self.device, self.precision = resolved or runtime(settings, training)
         self.backend = make_backend(hf_model, settings, self.device, self.precision, model_dir)
         self.hf_model, self.tokenizer, self.settings = hf_model, tokenizer, settings
-        self.tagset = TagSet.from_id2label({int(k): v for k, v in hf_model.config.id2label.items()})
+        self.tagset = TagSet.from_config(hf_model.config)
         # the window as configured (None: the model's limit, a quarter window) is what a saved model keeps
         self.window_settings = {
             key: getattr(settings, key) if getattr(settings, key) is not None else stored.get(key)
@@ -133,9 +130,14 @@ class Engine:
         from .loading import load_classifier, load_tokenizer
         from .model_dir import read_settings
 
-        precision = runtime(settings)[1]
-        hf_model = load_classifier(path, "bf16" if precision == "bf16" else None)
-        return cls(hf_model, load_tokenizer(path), settings, model_dir=path, stored=read_settings(path))
+        resolved = runtime(settings)
+        hf_model = load_classifier(path, "bf16" if resolved[1] == "bf16" else None)
+        tokenizer = load_tokenizer(path)
+        return cls(hf_model, tokenizer, settings, model_dir=path, stored=read_settings(path), resolved=resolved)
+
+    def model_settings(self) -> dict[str, Any]:
+        """What a saved model keeps beside its weights (``model_dir.SETTINGS_KEYS``)."""
+        return {"temperature": self.temperature, **self.window_settings, "languages": self.languages}
 
     def info(self) -> dict[str, Any]:
         """Backend, precision and device actually in use (``auto`` resolved; bf16 may fall back to fp32),

@@ -93,3 +93,8 @@ def special_tokens_layout(tokenizer: PreTrainedTokenizerFast) -> tuple[list[int]
     built = tokenizer.build_inputs_with_special_tokens([marker])
     i = built.index(marker)
     return list(built[:i]), list(built[i + 1 :])
+
+
+def model_limit(hf_model: Any, tokenizer: PreTrainedTokenizerFast) -> int:
+    """The longest input row (special tokens included) the model and its tokenizer accept."""
+    return min(int(hf_model.config.max_position_embeddings), int(tokenizer.model_max_length))

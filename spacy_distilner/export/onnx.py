@@ -22,6 +22,7 @@ from ..backends.onnx import ONNX_FILES, OnnxBackend
 from ..decode import TagSet, decode
 from ..cache import cache_dir
 from ..cpu import Int8Family
+from ..tokenize import model_limit
 
 INPUT_NAMES = ("input_ids", "attention_mask")
 OUTPUT_NAMES = ("logits",)
@@ -249,8 +250,8 @@ def validate(
     texts = list(texts)
     session = OnnxBackend(onnx_path, providers=providers)
     reference = TorchBackend(hf_model, device=str(next(hf_model.parameters()).device))
-    tagset = TagSet.from_id2label({int(k): v for k, v in hf_model.config.id2label.items()})
-    limit = min(int(hf_model.config.max_position_embeddings), int(tokenizer.model_max_length))
+    tagset = TagSet.from_config(hf_model.config)
+    limit = model_limit(hf_model, tokenizer)
     max_diff, agree, pieces, spans_identical = 0.0, 0, 0, True
     for start in range(0, len(texts), _VALIDATE_BATCH):
         enc = tokenizer(

@@ -38,7 +38,7 @@ def ship(
     else:
         model.to(torch.float16).save_pretrained(str(target), safe_serialization=True, max_shard_size="50MB")
         pipe.hf_tokenizer.save_pretrained(str(target))
-    settings = pipe.model_settings()
+    settings = pipe.engine.model_settings()
     if languages is not None:
         settings["languages"] = list(languages) or None
     write_model_settings(target, settings)

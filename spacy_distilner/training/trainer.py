@@ -10,7 +10,7 @@ from spacy.language import Language
 from spacy.training import Example, validate_examples, validate_get_examples
 from thinc.api import Optimizer
 
-from ..backends import resolve_device, training_autocast
+from ..backends import training_autocast
 from ..errors import Errors
 from ..loading import init_head_rows, load_for_training, load_tokenizer, resolve_model_path
 from ..tokenize import tokenize_texts
@@ -61,7 +61,7 @@ def initialize(
     if nlp is not None:
         nlp.meta["distilner_parameters"] = report
     pipe.adopt(hf_model, load_tokenizer(path), training=True)
-    pipe.languages = [nlp.lang] if nlp is not None else None
+    pipe.engine.languages = [nlp.lang] if nlp is not None else None
 
 
 def get_loss(logits: np.ndarray, labels: np.ndarray, label_smoothing: float) -> tuple[float, np.ndarray]:
@@ -95,7 +95,7 @@ def update(pipe: "DistilNER", examples: Iterable[Example], losses: dict[str, flo
     pieces = tokenize_texts(engine.tokenizer, [eg.predicted.text for eg in examples])
     targets = [piece_targets(eg.reference, p, engine.tagset, settings.label_pieces) for eg, p in zip(examples, pieces)]
     n_valid = max(sum(int((t != IGNORE).sum()) for t in targets), 1)
-    device = resolve_device(settings.device)
+    device = engine.device  # resolved once, when the engine was built
     autocast = training_autocast(settings.backend, settings.precision, device)
     model = pipe.model
     for batch in engine.batches(pieces, engine.windows(pieces)):
