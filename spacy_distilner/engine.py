@@ -59,9 +59,9 @@ def runtime(settings: Settings, training: bool = False) -> tuple[str, str]:
 def make_backend(
     hf_model: Any, settings: Settings, device: str, precision: str, model_dir: Optional[Path] = None
 ) -> Backend:
-    """The backend ``settings`` ask for: torch on ``device``, or the ONNX file for ``precision``
-    stored in ``model_dir`` (else one exported, once, into the cache)."""
-    if settings.num_threads:  # torch's thread count is process-wide; onnxruntime gets its own below
+    """The backend ``settings`` ask for: torch on ``device``, the TensorFlow graph of the same weights,
+    or the ONNX file for ``precision`` stored in ``model_dir`` (else one exported, once, into the cache)."""
+    if settings.num_threads:  # torch's thread count is process-wide; onnxruntime and TF get their own below
         import torch
 
         torch.set_num_threads(int(settings.num_threads))
@@ -69,6 +69,10 @@ def make_backend(
         from .backends.torch import TorchBackend
 
         return TorchBackend(hf_model, device=device, precision=precision)
+    if settings.backend == "tensorflow":
+        from .backends.tensorflow import TensorFlowBackend
+
+        return TensorFlowBackend(hf_model, settings.num_threads)
     from .backends.onnx import ONNX_FILES, OnnxBackend, providers_for_device
 
     path = model_dir / ONNX_FILES[precision] if model_dir is not None else None

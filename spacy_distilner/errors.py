@@ -66,12 +66,24 @@ class Errors(metaclass=_WithCodes):
         "Training needs fp32 weights, but this component runs bf16 weights (precision '{precision}'): "
         "set precision = \"fp32\" for the pipeline you train, or initialize the component (training resolves auto to fp32)."
     )
+    D025 = (
+        "backend='tensorflow' needs TensorFlow, which is not installed ({err}): "
+        "pip install 'spacy-distilner[tensorflow]'."
+    )
+    D026 = (
+        "backend='tensorflow' runs DistilBERT models (gelu or relu); this model is '{model_type}' with "
+        "activation '{activation}': use backend='torch' or 'onnx'."
+    )
     W001 = "precision='bf16' needs native bf16 kernels (AVX512-BF16 or AMX), which this CPU lacks: running fp32."
     W003 = (
         "The int8 graph in '{path}' was made for {made} int8 kernels, but this CPU runs {here} kernels. "
         "Measured: u8 weights on a VNNI/AMX Xeon ran 2,062 pieces/s against 5,786 with s8 weights (and slower "
         "than fp32); s8 full-range weights on AVX2 can saturate. Re-export here: "
         "python -m spacy_distilner export-onnx {path} {path} --precision int8."
+    )
+    W004 = (
+        "TensorFlow's runtime already runs with {current} intra-op threads, so num_threads={wanted} cannot "
+        "apply to the tensorflow backend (TensorFlow fixes its thread pools when it starts)."
     )
     W002 = (
         "The distilner model '{model}' was trained on text in: {languages}; this pipeline's language is "

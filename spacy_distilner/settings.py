@@ -12,11 +12,15 @@ from .errors import Errors
 Pooling = Literal["first", "average", "max"]
 Decoding = Literal["viterbi", "greedy"]
 EntsMode = Literal["overwrite", "keep", "spans"]
-BackendName = Literal["torch", "onnx"]
+BackendName = Literal["torch", "onnx", "tensorflow"]
 Precision = Literal["auto", "fp32", "bf16", "int8", "fp16"]
 TagScheme = Literal["iob2", "bilou"]
 LabelPieces = Literal["first", "all"]
-PRECISIONS: dict[str, tuple[str, ...]] = {"torch": ("auto", "fp32", "bf16"), "onnx": ("auto", "fp32", "int8", "fp16")}
+PRECISIONS: dict[str, tuple[str, ...]] = {
+    "torch": ("auto", "fp32", "bf16"),
+    "onnx": ("auto", "fp32", "int8", "fp16"),
+    "tensorflow": ("auto", "fp32"),
+}
 DEFAULT_SCORER = {"@scorers": "spacy.ner_scorer.v1"}
 
 

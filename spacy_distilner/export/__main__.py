@@ -1,6 +1,6 @@
 """CLI: ``python -m spacy_distilner.export SRC OUT_DIR [--precision fp32 --precision int8 ...]``.
 
-SRC is a spaCy pipeline directory (its first ``distilner`` component is exported) or a
+SRC is a spaCy pipeline directory (its first ``distilner`` component is exported), a shipped model name or a
 token-classifier model directory. OUT_DIR receives a copy of the model directory plus
 ``model.onnx`` / ``model_int8.onnx`` / ``model_fp16.onnx``, so it can be used as the
 component's ``model`` with ``backend = "onnx"``, and ``validation.json`` (``--report``): per variant the
@@ -22,7 +22,7 @@ import typer
 from ..backends.onnx import ONNX_FILES
 from ..cpu import cpu_info
 from ..errors import Errors
-from ..loading import load_classifier, load_tokenizer
+from ..loading import load_classifier, load_tokenizer, resolve_model_path
 from .onnx import Int8Recipe, export_variants, fused_ops, validate
 
 #: fp32 ONNX logits must be this close to PyTorch for the export to pass.
@@ -40,9 +40,10 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
 
 def _model_dir_of(src: Path) -> Path:
-    """The model directory of a pipeline's first ``distilner`` component, or ``src`` itself."""
+    """The model directory of a pipeline's first ``distilner`` component, a shipped model's
+    (``default``, ``en_conll03``, …), or ``src`` itself."""
     if not (src / "config.cfg").is_file():
-        return src
+        return src if src.exists() else resolve_model_path(str(src))
     from spacy.util import load_config
 
     from ..component import component_name
@@ -83,8 +84,8 @@ def main(
         per_channel=per_channel,
         exclude=tuple(int8_exclude),
     )
-    model_dir = _model_dir_of(src)
     try:
+        model_dir = _model_dir_of(src)
         hf_model, tokenizer = load_classifier(model_dir), load_tokenizer(model_dir)
     except ValueError as err:  # a coded error naming the broken file, not a traceback
         typer.echo(str(err), err=True)
