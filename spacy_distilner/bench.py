@@ -37,6 +37,7 @@ VARIANTS = {
     "onnx_fp32": {"backend": "onnx", "precision": "fp32"},
     "onnx_int8": {"backend": "onnx", "precision": "int8"},
     "onnx_fp16": {"backend": "onnx", "precision": "fp16"},
+    "tensorflow": {"backend": "tensorflow", "precision": "fp32"},
 }
 LENGTHS = (100, 1000, 10000)
 HF_BATCH_SIZES = (1, 8, 32)

@@ -7,6 +7,7 @@ Messages, warnings and the summary go to stderr, so ``-`` can stream JSONL to st
 from __future__ import annotations
 
 import itertools
+import json
 import sys
 import time
 from dataclasses import dataclass, field
@@ -438,6 +439,38 @@ def evaluate(
     nlp, _ = _load(model, pipeline, lang, backend=backend, precision=precision, decoding=decoding)
     golds = read_gold(data, nlp, fmt)
     write(run_evaluation(nlp, golds, batch_size, gold_tokens, ignore_label, per_sentence), output)
+
+
+@app.command()
+def compare(
+    data: Annotated[Path, typer.Argument(help="Texts: gold data in any format `evaluate` reads (its raw texts are used).")],
+    model: ModelOpt = None,
+    pipeline: PipelineOpt = None,
+    lang: LangOpt = "en",
+    fmt: Annotated[str, typer.Option("--fmt", help="Input format (auto, conll2003, wnut17, wikiann, iob, jsonl, spacy).")] = "auto",
+    backend: BackendOpt = None,
+    precision: PrecisionOpt = None,
+    other_backend: Annotated[Optional[BackendName], typer.Option("--other-backend", help="The backend to compare with.")] = None,
+    other_precision: Annotated[Optional[Precision], typer.Option("--other-precision", help="Its precision.")] = None,
+    per_sentence: Annotated[bool, typer.Option("--per-sentence", help="Compare on every gold sentence on its own.")] = False,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the result as JSON here.")] = None,
+    batch_size: BatchSizeOpt = 32,
+) -> None:
+    """Identical entities and probability differences between two backends or precisions of one model."""
+    from .training.evaluate import agreement, read_gold
+    from .training.units import sentence_docs
+
+    nlp, pipe = _load(model, pipeline, lang, backend=backend, precision=precision)
+    other, other_pipe = _load(model, pipeline, lang, backend=other_backend, precision=other_precision)
+    golds = read_gold(data, nlp, fmt)
+    texts = [s.text for g in golds for s in sentence_docs(g)] if per_sentence else [g.text for g in golds]
+    result = {
+        "a": pipe.backend_info, "b": other_pipe.backend_info,
+        **agreement(nlp, other, texts, batch_size),
+    }
+    typer.echo(json.dumps({k: v for k, v in result.items() if k not in ("a", "b")}, indent=2))
+    if output is not None:
+        output.write_text(json.dumps(result, indent=2) + "\n")
 
 
 def _register_export() -> None:

@@ -81,3 +81,16 @@ def conll_documents(tmp_path: Path, nlp) -> list:
         lines += ["-DOCSTART- -X- -X- O", ""]
     (tmp_path / "gold.txt").write_text("\n".join(lines[:-2]) + "\n")
     return list(conll_to_docs(tmp_path / "gold.txt", nlp, fmt="conll2003"))
+
+
+def test_compare_cli_counts_identical_entities(iob_dir: Path, tmp_path: Path) -> None:
+    DocBin(docs=training_docs(spacy.blank("en"), 12)).to_disk(tmp_path / "gold.spacy")
+    base = ["compare", str(tmp_path / "gold.spacy"), "--model", str(iob_dir), "--precision", "fp32"]
+    same = CliRunner().invoke(app, [*base, "--other-backend", "onnx", "-o", str(tmp_path / "same.json")])
+    assert same.exit_code == 0, same.output
+    result = json.loads((tmp_path / "same.json").read_text())
+    assert result["texts"] == 12 and result["identical"] == 12 and result["entities_a"] == result["entities_b"] > 0
+    assert result["max_prob_diff"] < 1e-4 and result["a"]["backend"] == "torch" and result["b"]["backend"] == "onnx"
+    int8 = CliRunner().invoke(app, [*base, "--other-backend", "onnx", "--other-precision", "int8", "--per-sentence"])
+    assert int8.exit_code == 0, int8.output
+    assert json.loads(int8.output)["max_prob_diff"] > 0.0  # int8 rounding shows

@@ -84,6 +84,24 @@ def evaluate(
     }
 
 
+def agreement(a: Language, b: Language, texts: Sequence[str], batch_size: int = 32) -> dict:
+    """How often pipelines ``a`` and ``b`` give identical entities (spans and labels) on ``texts``,
+    and how far apart their per-token probabilities and entity confidences are."""
+    same, n_a, n_b, prob_diff, conf_diff = 0, 0, 0, 0.0, 0.0
+    for x, y in zip(a.pipe(texts, batch_size=batch_size), b.pipe(texts, batch_size=batch_size)):
+        ents_x, ents_y = [(e.start_char, e.end_char, e.label_) for e in x.ents], [(e.start_char, e.end_char, e.label_) for e in y.ents]
+        same += ents_x == ents_y
+        n_a, n_b = n_a + len(ents_x), n_b + len(ents_y)
+        if len(x) and x._.ner_probs is not None and y._.ner_probs is not None:
+            prob_diff = max(prob_diff, float(abs(x._.ner_probs - y._.ner_probs).max()))
+        if ents_x == ents_y:
+            conf_diff = max([conf_diff] + [abs(e._.confidence - f._.confidence) for e, f in zip(x.ents, y.ents)])
+    return {
+        "texts": len(texts), "identical": same, "identical_rate": same / len(texts) if texts else None,
+        "entities_a": n_a, "entities_b": n_b, "max_prob_diff": prob_diff, "max_confidence_diff": conf_diff,
+    }
+
+
 def format_table(result: dict) -> str:
     """Per-type P/R/F and the confusion table as text."""
     lines = [f"{'type':<16}{'P':>8}{'R':>8}{'F':>8}"]
