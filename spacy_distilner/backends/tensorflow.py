@@ -10,7 +10,6 @@ torch pipeline); transformers 5 drops them. One trace serves every batch shape.
 from __future__ import annotations
 
 import math
-import os
 import warnings
 from typing import Any, Optional
 
@@ -20,9 +19,7 @@ from ..errors import Errors
 
 
 def _tf() -> Any:
-    """TensorFlow (its C++ info and warning logs off unless ``TF_CPP_MIN_LOG_LEVEL`` is set), or D025
-    naming the extra that installs it."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    """TensorFlow, or D025 naming the extra that installs it."""
     try:
         import tensorflow as tf
     except ImportError as err:
