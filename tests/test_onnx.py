@@ -81,6 +81,37 @@ def test_reduced_precision_agrees(iob_dir: Path, variants: dict[str, Path], prec
     assert 0.0 < result["max_abs_diff"] < max_diff
 
 
+def test_onnx_patterns_name_the_exported_nodes() -> None:
+    assert export._onnx_pattern("distilbert.transformer.layer.1.ffn.lin2") == "layer.1/ffn/lin2/"
+    assert export._onnx_pattern("distilbert.transformer.layer.11.attention.k_lin") == "Attention_11"
+    assert export._onnx_pattern("distilbert.transformer.layer.0.attention.out_lin") == "layer.0/attention/out_lin/"
+    assert export._onnx_pattern("classifier") == "classifier/"
+
+
+def test_calibration_keeps_outlier_linears_in_fp32(iob_dir: Path, tmp_path: Path) -> None:
+    """A Linear whose input has a massive activation on one token stays fp32: here "paris" gets a spike
+    in one dimension, and one GELU unit of layer 0's FFN fires only on that spike."""
+    import torch
+
+    model, tokenizer = load_classifier(iob_dir), load_tokenizer(iob_dir)
+    recipe = export.Int8Recipe(weights="s8", outlier_ratio=20.0)
+    assert recipe.calibrated(model, tokenizer).exclude == ()  # the random model has none (its peaks: < 8 std)
+    with torch.no_grad():
+        word = tokenizer.convert_tokens_to_ids("paris")
+        model.distilbert.embeddings.word_embeddings.weight[word] = 0.0
+        model.distilbert.embeddings.word_embeddings.weight[word, 0] = 1000.0
+        lin1 = model.distilbert.transformer.layer[0].ffn.lin1
+        lin1.weight[3], lin1.bias[3] = 0.0, -300.0
+        lin1.weight[3, 0] = 100.0
+    calibrated = recipe.calibrated(model, tokenizer)  # the texts mention Paris
+    assert calibrated.exclude == ("layer.0/ffn/lin2/",)
+    assert export.Int8Recipe(weights="s8", outlier_ratio=0).calibrated(model, tokenizer).exclude == ()
+    path = export.export_variants(model, tmp_path, ("int8",), int8=calibrated)["int8"]
+    fp32 = [n.name for n in onnx.load(str(path)).graph.node if n.op_type == "MatMul"]
+    assert fp32 == ["/distilbert/transformer/layer.0/ffn/lin2/MatMul"]
+    assert calibrated.as_dict()["exclude"] == ["layer.0/ffn/lin2/"] and calibrated.as_dict()["outlier_ratio"] == 20.0
+
+
 @pytest.mark.parametrize(
     "recipe,fp32_matmuls",
     [(export.Int8Recipe(weights="s8"), 0), (export.Int8Recipe(weights="u8", exclude=("ffn/lin2",)), 2)],

@@ -23,18 +23,10 @@ from ..backends.onnx import ONNX_FILES
 from ..cpu import cpu_info
 from ..errors import Errors
 from ..loading import load_classifier, load_tokenizer, resolve_model_path
-from .onnx import Int8Recipe, export_variants, fused_ops, validate
+from .onnx import OUTLIER_RATIO, TEXTS, Int8Recipe, export_variants, fused_ops, validate
 
 #: fp32 ONNX logits must be this close to PyTorch for the export to pass.
 FP32_MAX_DIFF = 1e-3
-TEXTS = (
-    "John Smith flew from London to New York on Tuesday to meet executives of Apple Inc.",
-    "The European Union and the United Nations met in Geneva, Switzerland, last week.",
-    "Angela Merkel, the former German chancellor, visited Paris with Emmanuel Macron.",
-    "Google announced that Sundar Pichai will speak at Stanford University in California.",
-    "Manchester United beat Real Madrid 2-1 at Old Trafford, said the BBC.",
-    "no entities here, just lowercase words and numbers 1 2 3.",
-)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
@@ -68,6 +60,9 @@ def main(
     ),
     int8_kernels: str = typer.Option("auto", help="CPU int8 kernels to make the graph for: auto (this CPU), vnni, avx2."),
     int8_exclude: list[str] = typer.Option([], help="Keep MatMuls whose name contains this in fp32 (repeat)."),
+    int8_outliers: float = typer.Option(
+        OUTLIER_RATIO, help="Keep Linears whose input max |x| exceeds this many std on the texts in fp32 (0: off)."
+    ),
     report: str = typer.Option("validation.json", help="File name of the validation report in OUT_DIR."),
 ) -> None:
     """Export, optimize, quantize and validate; writes OUT_DIR/validation.json (exit 1 if fp32 fails)."""
@@ -83,6 +78,7 @@ def main(
         None if int8_kernels == "auto" else int8_kernels,  # type: ignore[arg-type]
         per_channel=per_channel,
         exclude=tuple(int8_exclude),
+        outlier_ratio=int8_outliers,
     )
     try:
         model_dir = _model_dir_of(src)
@@ -91,6 +87,8 @@ def main(
         typer.echo(str(err), err=True)
         raise typer.Exit(1) from err
     sample = [t for t in texts.read_text(encoding="utf8").splitlines() if t.strip()] if texts else list(TEXTS)
+    if "int8" in precision:
+        recipe = recipe.calibrated(hf_model, tokenizer, sample)
     out_dir.mkdir(parents=True, exist_ok=True)
     if out_dir.resolve() != model_dir.resolve():
         shutil.copytree(model_dir, out_dir, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.onnx"))

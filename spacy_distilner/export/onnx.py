@@ -12,7 +12,7 @@ import os
 import tempfile
 import warnings
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable, Literal, Optional, Sequence
 
@@ -28,6 +28,19 @@ INPUT_NAMES = ("input_ids", "attention_mask")
 OUTPUT_NAMES = ("logits",)
 _DYNAMIC_AXES = {name: {0: "batch", 1: "sequence"} for name in INPUT_NAMES + OUTPUT_NAMES}
 _VALIDATE_BATCH = 16
+#: Validation and calibration texts (``export-onnx --texts`` replaces them).
+TEXTS = (
+    "John Smith flew from London to New York on Tuesday to meet executives of Apple Inc.",
+    "The European Union and the United Nations met in Geneva, Switzerland, last week.",
+    "Angela Merkel, the former German chancellor, visited Paris with Emmanuel Macron.",
+    "Google announced that Sundar Pichai will speak at Stanford University in California.",
+    "Manchester United beat Real Madrid 2-1 at Old Trafford, said the BBC.",
+    "no entities here, just lowercase words and numbers 1 2 3.",
+)
+#: int8 keeps a Linear in fp32 when its input's max |x| exceeds this many standard deviations:
+#: dynamic quantization gives each activation tensor one scale, so such outliers leave the bulk
+#: of the values one or two steps (the default model: FFN outputs of layers 1-4, 103-122 std).
+OUTLIER_RATIO = 100.0
 
 
 def _as_model(model: str | Path | Any) -> Any:
@@ -101,7 +114,7 @@ class Int8Recipe:
     without VNNI (``kernels="avx2"``) ``vpmaddubsw`` saturates unless weights use 7 bits
     (``reduce_range``). ``"u8"`` runs u8u8 kernels with full 8-bit asymmetric weights: the fast
     choice on AVX2 (1.80× the HF pipeline here). ``exclude``: substrings of MatMul node names kept
-    in fp32 (e.g. ``"ffn/lin2"``). Per-tensor scales broke the CoNLL model on an AVX2 CPU (F1 0.02);
+    in fp32 (e.g. ``"ffn/lin2"``); :meth:`calibrated` adds the Linears with outlier inputs. Per-tensor scales broke the CoNLL model on an AVX2 CPU (F1 0.02);
     per-channel is the default.
     """
 
@@ -109,6 +122,7 @@ class Int8Recipe:
     per_channel: bool = True
     exclude: tuple[str, ...] = ()
     kernels: Int8Family = "avx2"  # the kernel family the recipe is made for
+    outlier_ratio: float = OUTLIER_RATIO  # 0: quantize every MatMul not in ``exclude``
 
     @property
     def reduce_range(self) -> bool:
@@ -125,11 +139,60 @@ class Int8Recipe:
         chosen = ("s8" if family == "vnni" else "u8") if weights == "auto" else weights
         return cls(weights=chosen, kernels=family, **options)
 
+    def calibrated(self, hf_model: Any, tokenizer: Any, texts: Sequence[str] = TEXTS) -> "Int8Recipe":
+        """This recipe with the Linears whose inputs exceed ``outlier_ratio`` std on ``texts`` kept in fp32."""
+        if not self.outlier_ratio:
+            return self
+        limit = model_limit(hf_model, tokenizer)
+        ids = [tokenizer(t, truncation=True, max_length=limit)["input_ids"] for t in texts]
+        found = outlier_matmuls(hf_model, ids, self.outlier_ratio)
+        return replace(self, exclude=tuple(dict.fromkeys(self.exclude + found)))
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "weights": self.weights, "per_channel": self.per_channel, "reduce_range": self.reduce_range,
-            "exclude": list(self.exclude), "kernels": self.kernels,
+            "exclude": list(self.exclude), "kernels": self.kernels, "outlier_ratio": self.outlier_ratio,
         }
+
+
+def _onnx_pattern(module_name: str) -> str:
+    """The exported node name pattern of a Linear: ``…layer.1.ffn.lin2`` -> ``layer.1/ffn/lin2/``;
+    q/k/v of layer N are fused into ``Attention_N``."""
+    parts = module_name.split(".")
+    if "layer" not in parts:
+        return f"{parts[-1]}/"
+    at = parts.index("layer")
+    if parts[-1] in ("q_lin", "k_lin", "v_lin"):
+        return f"Attention_{parts[at + 1]}"
+    return "/".join([f"layer.{parts[at + 1]}", *parts[at + 2 :]]) + "/"
+
+
+def outlier_matmuls(hf_model: Any, input_ids: Sequence[Sequence[int]], ratio: float = OUTLIER_RATIO) -> tuple[str, ...]:
+    """Node-name patterns of the Linears whose input max |x| exceeds ``ratio`` std on any of ``input_ids``."""
+    import torch
+
+    peaks: dict[str, float] = {}
+
+    def watch(name: str) -> Any:
+        def hook(module: Any, inputs: tuple, output: Any) -> None:
+            x = inputs[0].detach().float()
+            peaks[name] = max(peaks.get(name, 0.0), float(x.abs().max() / x.std().clamp_min(1e-12)))
+
+        return hook
+
+    linears = [(n, m) for n, m in hf_model.named_modules() if isinstance(m, torch.nn.Linear)]
+    handles = [m.register_forward_hook(watch(n)) for n, m in linears]
+    was_training = hf_model.training
+    hf_model.eval()
+    try:
+        with torch.inference_mode():
+            for ids in input_ids:
+                hf_model(input_ids=torch.tensor([list(ids)], device=hf_model.device))
+    finally:
+        hf_model.train(was_training)
+        for handle in handles:
+            handle.remove()
+    return tuple(dict.fromkeys(_onnx_pattern(n) for n, _ in linears if peaks.get(n, 0.0) > ratio))
 
 
 def _matmuls(src: str | Path, patterns: Sequence[str]) -> list[str]:
@@ -205,14 +268,20 @@ def _fingerprint(hf_model: Any, precision: str, opset: int) -> str:
     return digest.hexdigest()[:32]
 
 
-def cached_export(hf_model: Any, precision: str, opset: int = 17, root: Optional[Path] = None) -> Path:
-    """The ONNX file of ``hf_model`` at ``precision``, exported once into the cache (keyed by content)."""
+def cached_export(
+    hf_model: Any, precision: str, opset: int = 17, root: Optional[Path] = None, tokenizer: Any = None
+) -> Path:
+    """The ONNX file of ``hf_model`` at ``precision``, exported once into the cache (keyed by content);
+    int8 keeps outlier Linears in fp32 when ``tokenizer`` is given to calibrate with."""
     target = (root or cache_dir()) / "onnx" / _fingerprint(hf_model, precision, opset) / ONNX_FILES[precision]
     if target.is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:  # atomic: concurrent exports do not clash
-        path = export_variants(hf_model, tmp, (precision,), opset)[precision]
+        recipe = Int8Recipe.for_cpu()
+        if precision == "int8" and tokenizer is not None:
+            recipe = recipe.calibrated(hf_model, tokenizer)
+        path = export_variants(hf_model, tmp, (precision,), opset, recipe)[precision]
         os.replace(path, target)
     return target
 
