@@ -95,6 +95,7 @@ FormatOpt = Annotated[
     Format, typer.Option("--format", "-f", help="Input format; auto: by suffix, else JSONL if line 1 starts with '{'.")
 ]
 TextFieldOpt = Annotated[str, typer.Option("--text-field", help="JSONL field holding the text.")]
+GoldFmtOpt = Annotated[str, typer.Option("--fmt", help="Input format (auto, conll2003, wnut17, wikiann, iob, jsonl, spacy).")]
 MetaFieldOpt = Annotated[str, typer.Option("--meta-field", help="JSONL field copied to the output's meta.")]
 
 
@@ -423,7 +424,7 @@ def evaluate(
     model: ModelOpt = None,
     pipeline: PipelineOpt = None,
     lang: LangOpt = "en",
-    fmt: Annotated[str, typer.Option("--fmt", help="Input format (auto, conll2003, wnut17, wikiann, iob, jsonl, spacy).")] = "auto",
+    fmt: GoldFmtOpt = "auto",
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the scores as JSON here.")] = None,
     batch_size: BatchSizeOpt = 32,
     gold_tokens: Annotated[bool, typer.Option("--gold-tokens", help="Give the gold words instead of tokenizing the text.")] = False,
@@ -447,7 +448,7 @@ def compare(
     model: ModelOpt = None,
     pipeline: PipelineOpt = None,
     lang: LangOpt = "en",
-    fmt: Annotated[str, typer.Option("--fmt", help="Input format (auto, conll2003, wnut17, wikiann, iob, jsonl, spacy).")] = "auto",
+    fmt: GoldFmtOpt = "auto",
     backend: BackendOpt = None,
     precision: PrecisionOpt = None,
     other_backend: Annotated[Optional[BackendName], typer.Option("--other-backend", help="The backend to compare with.")] = None,
