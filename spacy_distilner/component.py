@@ -212,7 +212,7 @@ class DistilNER(TrainablePipe):
             if not src.is_file():  # loaded from a directory that is gone (from_bytes): same weights, re-export
                 from .export.onnx import cached_export
 
-                src = cached_export(hf_model, engine.precision, tokenizer=engine.tokenizer)
+                src = cached_export(hf_model, engine.tokenizer, engine.precision)
             if not (target.is_file() and target.samefile(src)):
                 shutil.copyfile(src, target)
 

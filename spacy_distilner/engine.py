@@ -57,7 +57,7 @@ def runtime(settings: Settings, training: bool = False) -> tuple[str, str]:
 
 
 def make_backend(
-    hf_model: Any, settings: Settings, device: str, precision: str, model_dir: Optional[Path] = None, tokenizer: Any = None
+    hf_model: Any, tokenizer: Any, settings: Settings, device: str, precision: str, model_dir: Optional[Path] = None
 ) -> Backend:
     """The backend ``settings`` ask for: torch on ``device``, the TensorFlow graph of the same weights,
     or the ONNX file for ``precision`` stored in ``model_dir`` (else one exported, once, into the cache)."""
@@ -81,7 +81,7 @@ def make_backend(
     if path is None or not path.is_file():
         from .export.onnx import cached_export
 
-        path = cached_export(hf_model, precision, tokenizer=tokenizer)  # the tokenizer calibrates int8
+        path = cached_export(hf_model, tokenizer, precision)
     return OnnxBackend(path, settings.num_threads, providers_for_device(settings.device))
 
 
@@ -108,7 +108,7 @@ class Engine:
         """
         stored = stored or {}
         self.device, self.precision = resolved or runtime(settings, training)
-        self.backend = make_backend(hf_model, settings, self.device, self.precision, model_dir, tokenizer)
+        self.backend = make_backend(hf_model, tokenizer, settings, self.device, self.precision, model_dir)
         self.hf_model, self.tokenizer, self.settings = hf_model, tokenizer, settings
         self.tagset = TagSet.from_config(hf_model.config)
         # the window as configured (None: the model's limit, a quarter window) is what a saved model keeps

@@ -114,8 +114,8 @@ class Int8Recipe:
     without VNNI (``kernels="avx2"``) ``vpmaddubsw`` saturates unless weights use 7 bits
     (``reduce_range``). ``"u8"`` runs u8u8 kernels with full 8-bit asymmetric weights: the fast
     choice on AVX2 (1.80× the HF pipeline here). ``exclude``: substrings of MatMul node names kept
-    in fp32 (e.g. ``"ffn/lin2"``); :meth:`calibrated` adds the Linears with outlier inputs. Per-tensor scales broke the CoNLL model on an AVX2 CPU (F1 0.02);
-    per-channel is the default.
+    in fp32 (e.g. ``"ffn/lin2"``); :meth:`calibrated` adds the Linears with outlier inputs.
+    Per-tensor scales broke the CoNLL model on an AVX2 CPU (F1 0.02); per-channel is the default.
     """
 
     weights: Literal["s8", "u8"] = "u8"
@@ -268,19 +268,15 @@ def _fingerprint(hf_model: Any, precision: str, opset: int) -> str:
     return digest.hexdigest()[:32]
 
 
-def cached_export(
-    hf_model: Any, precision: str, opset: int = 17, root: Optional[Path] = None, tokenizer: Any = None
-) -> Path:
+def cached_export(hf_model: Any, tokenizer: Any, precision: str, opset: int = 17, root: Optional[Path] = None) -> Path:
     """The ONNX file of ``hf_model`` at ``precision``, exported once into the cache (keyed by content);
-    int8 keeps outlier Linears in fp32 when ``tokenizer`` is given to calibrate with."""
+    int8 is calibrated with ``tokenizer`` (outlier Linears stay fp32)."""
     target = (root or cache_dir()) / "onnx" / _fingerprint(hf_model, precision, opset) / ONNX_FILES[precision]
     if target.is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:  # atomic: concurrent exports do not clash
-        recipe = Int8Recipe.for_cpu()
-        if precision == "int8" and tokenizer is not None:
-            recipe = recipe.calibrated(hf_model, tokenizer)
+        recipe = Int8Recipe.for_cpu().calibrated(hf_model, tokenizer) if precision == "int8" else None
         path = export_variants(hf_model, tmp, (precision,), opset, recipe)[precision]
         os.replace(path, target)
     return target

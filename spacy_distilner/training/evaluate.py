@@ -89,7 +89,7 @@ def agreement(a: Language, b: Language, texts: Sequence[str], batch_size: int = 
     and how far apart their per-token probabilities and entity confidences are."""
     same, n_a, n_b, prob_diff, conf_diff = 0, 0, 0, 0.0, 0.0
     for x, y in zip(a.pipe(texts, batch_size=batch_size), b.pipe(texts, batch_size=batch_size)):
-        ents_x, ents_y = [(e.start_char, e.end_char, e.label_) for e in x.ents], [(e.start_char, e.end_char, e.label_) for e in y.ents]
+        ents_x, ents_y = ([(e.start_char, e.end_char, e.label_) for e in doc.ents] for doc in (x, y))
         same += ents_x == ents_y
         n_a, n_b = n_a + len(ents_x), n_b + len(ents_y)
         if len(x) and x._.ner_probs is not None and y._.ner_probs is not None:
