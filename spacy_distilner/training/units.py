@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
-from typing import Callable, Iterator, Literal
+from typing import Callable, Iterator, Literal, Optional
 
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin
@@ -66,6 +66,7 @@ class MixedUnits:
         mode: Literal["sample", "all"] = "sample",
         seed: int = 0,
         limit: int = 0,
+        augmenter: Optional[Callable[[Language, Example], Iterator[Example]]] = None,
     ) -> None:
         if any(w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
             raise ValueError(f"MixedUnits: weights must be >= 0 with a positive sum, got {weights}")
@@ -80,6 +81,7 @@ class MixedUnits:
         self.mode = mode
         self.seed = seed
         self.limit = limit
+        self.augmenter = augmenter
         self.epoch = 0
 
     def units(self, docs: Iterator[Doc]) -> Iterator[Doc]:
@@ -97,7 +99,8 @@ class MixedUnits:
         for n, unit in enumerate(self.units(docs)):
             if self.limit and n >= self.limit:
                 return
-            yield Example(nlp.make_doc(unit.text), unit)
+            example = Example(nlp.make_doc(unit.text), unit)
+            yield from self.augmenter(nlp, example) if self.augmenter else (example,)
 
 
 @registry.readers("spacy_distilner.MixedUnits.v1")
@@ -110,6 +113,9 @@ def create_mixed_units_reader(
     mode: Literal["sample", "all"] = "sample",
     seed: int = 0,
     limit: int = 0,
+    augmenter: Optional[Callable[[Language, Example], Iterator[Example]]] = None,
 ) -> Callable[[Language], Iterator[Example]]:
-    """Registered reader: whole documents, runs of sentences and single sentences of a DocBin."""
-    return MixedUnits(path, {"docs": docs, "runs": runs, "sentences": sentences}, max_run, mode, seed, limit)
+    """Registered reader: whole documents, runs of sentences and single sentences of a DocBin,
+    each unit passed through ``augmenter`` when one is given (``[corpora.train.augmenter]``)."""
+    weights = {"docs": docs, "runs": runs, "sentences": sentences}
+    return MixedUnits(path, weights, max_run, mode, seed, limit, augmenter)
