@@ -19,6 +19,7 @@ import typer
 from tqdm import tqdm
 from wasabi import Printer
 
+from .casing import CASINGS
 from .settings import PRECISIONS
 
 if TYPE_CHECKING:  # spaCy (and with it torch) is imported by the commands that run a pipeline, not by --help
@@ -57,6 +58,7 @@ class OutputFormat(str, Enum):
 
 
 # the component's choices; which precision each backend supports is checked when it is built
+CasingName = Enum("CasingName", {name: name for name in CASINGS}, type=str)  # type: ignore[misc]
 BackendName = Enum("BackendName", {name: name for name in PRECISIONS}, type=str)  # type: ignore[misc]
 Precision = Enum(  # type: ignore[misc]
     "Precision", {p: p for options in PRECISIONS.values() for p in options}, type=str
@@ -433,13 +435,14 @@ def evaluate(
     precision: PrecisionOpt = None,
     decoding: Annotated[Optional[str], typer.Option("--decoding", help="viterbi or greedy (default: the pipeline's).")] = None,
     per_sentence: Annotated[bool, typer.Option("--per-sentence", help="Tag every gold sentence on its own, without its document.")] = False,
+    casing: Annotated[CasingName, typer.Option("--casing", help="Recase the gold text first (labels and offsets unchanged).")] = CasingName["as-given"],
 ) -> None:
-    """P/R/F per entity type and a token confusion table on gold data."""
+    """P/R/F per entity type and a token confusion table on gold data, also over its ALL-CAPS sentences."""
     from .training.evaluate import evaluate as run_evaluation, read_gold, write
 
     nlp, _ = _load(model, pipeline, lang, backend=backend, precision=precision, decoding=decoding)
     golds = read_gold(data, nlp, fmt)
-    write(run_evaluation(nlp, golds, batch_size, gold_tokens, ignore_label, per_sentence), output)
+    write(run_evaluation(nlp, golds, batch_size, gold_tokens, ignore_label, per_sentence, casing.value), output)
 
 
 @app.command()

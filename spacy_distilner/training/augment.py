@@ -24,20 +24,18 @@ from ..casing import CASINGS, Casing, recase
 Augmenter = Callable[[Language, Example], Iterator[Example]]
 
 
-def recased_example(nlp: Language, example: Example, text: str) -> Example:
-    """``example`` with its reference text replaced by ``text`` (same length): words, spaces,
-    entities and sentence starts kept."""
-    ref = example.reference
-    if len(text) != len(ref.text):
-        raise ValueError("recased_example: the new text must keep every character offset")
-    reference = Doc(
-        nlp.vocab,
-        words=[text[t.idx : t.idx + len(t)] for t in ref],
-        spaces=[bool(t.whitespace_) for t in ref],
-        sent_starts=[t.is_sent_start for t in ref] if ref.has_annotation("SENT_START") else None,
-        ents=[f"{t.ent_iob_}-{t.ent_type_}" if t.ent_type_ else (t.ent_iob_ or None) for t in ref],
+def recased_doc(doc: Doc, text: str) -> Doc:
+    """``doc`` with its text replaced by ``text`` of the same length: words, spaces, entities and
+    sentence starts kept (the words are the same character ranges of ``text``)."""
+    if len(text) != len(doc.text):
+        raise ValueError("recased_doc: the new text must keep every character offset")
+    return Doc(
+        doc.vocab,
+        words=[text[t.idx : t.idx + len(t)] for t in doc],
+        spaces=[bool(t.whitespace_) for t in doc],
+        sent_starts=[t.is_sent_start for t in doc] if doc.has_annotation("SENT_START") else None,
+        ents=[f"{t.ent_iob_}-{t.ent_type_}" if t.ent_type_ else (t.ent_iob_ or None) for t in doc],
     )
-    return Example(nlp.make_doc(text), reference)
 
 
 def headline_text(example: Example, chance: float) -> str:
@@ -60,7 +58,7 @@ def casing_augmenter(
     casing = random.choices(list(weights), list(weights.values()))[0]
     text = example.reference.text
     new = headline_text(example, headlines) if casing == "as-given" else recase(text, casing)
-    yield example if new == text else recased_example(nlp, example, new)
+    yield example if new == text else Example(nlp.make_doc(new), recased_doc(example.reference, new))
 
 
 @registry.augmenters("spacy_distilner.casing_augmenter.v1")

@@ -18,8 +18,10 @@ from spacy.scorer import get_ner_prf
 from spacy.tokens import Doc
 from spacy.training import Example
 
+from ..casing import Casing, is_all_caps, recase
+from .augment import recased_doc
 from .corpus import read_docs
-from .units import sentence_docs
+from .units import sentence_docs, sentences
 
 
 def read_gold(path: Path, nlp: Language, fmt: str = "auto") -> list[Doc]:
@@ -44,6 +46,18 @@ def confusion(examples: Iterable[Example]) -> dict[str, dict[str, int]]:
     return {g: {p: counts[(g, p)] for p in labels} for g in labels}
 
 
+def sentence_examples(example: Example, spans: Sequence[tuple[int, int]]) -> list[Example]:
+    """Examples of the gold token ranges ``spans`` of ``example``, the prediction cut at the same
+    characters (a predicted token that crosses a sentence edge is kept whole)."""
+    out = []
+    for start, end in spans:
+        gold = example.reference[start:end]
+        pred = example.predicted.char_span(gold.start_char, gold.end_char, alignment_mode="expand")
+        if pred is not None and pred.text == gold.text:
+            out.append(Example(pred.as_doc(), gold.as_doc()))
+    return out
+
+
 def evaluate(
     nlp: Language,
     golds: list[Doc],
@@ -51,6 +65,7 @@ def evaluate(
     gold_tokens: bool = False,
     ignore_labels: Sequence[str] = (),
     per_sentence: bool = False,
+    casing: Casing = "as-given",
 ) -> dict:
     """Scores (ents_p/r/f, per type), confusion table and words/s of ``nlp`` on ``golds``.
 
@@ -58,9 +73,13 @@ def evaluate(
     the gold words are given, as in the shared task's evaluation). Predicted entities with
     a label in ``ignore_labels`` are dropped before scoring (e.g. MISC on WikiANN, which has none).
     With ``per_sentence`` every gold sentence is tagged on its own, without its document around it.
+    ``casing`` recases every gold text first (``casing.recase``: offsets and labels unchanged).
+    ``all_caps`` scores only the sentences that are ALL CAPS as given (headlines, datelines).
     """
     if per_sentence:
         golds = [sent for gold in golds for sent in sentence_docs(gold)]
+    caps = [[(s.start, s.end) for s in sentences(g) if is_all_caps(s.text)] for g in golds]
+    golds = [recased_doc(g, recase(g.text, casing)) for g in golds] if casing != "as-given" else golds
     inputs = (Doc(nlp.vocab, words=[t.text for t in g], spaces=[bool(t.whitespace_) for t in g]) for g in golds)
     start = time.perf_counter()
     docs = list(nlp.pipe(inputs if gold_tokens else (g.text for g in golds), batch_size=batch_size))
@@ -70,6 +89,8 @@ def evaluate(
             doc.ents = [e for e in doc.ents if e.label_ not in ignore_labels]
     examples = [Example(doc, gold) for doc, gold in zip(docs, golds)]
     scores = get_ner_prf(examples)
+    caps_examples = [eg for eg, spans in zip(examples, caps) for eg in sentence_examples(eg, spans)]
+    caps_scores = get_ner_prf(caps_examples)
     return {
         "ents_p": scores["ents_p"],
         "ents_r": scores["ents_r"],
@@ -80,6 +101,11 @@ def evaluate(
         "tokenization": "gold" if gold_tokens else "pipeline",
         "context": "sentence" if per_sentence else "document",
         "ignored_labels": list(ignore_labels),
+        "casing": casing,
+        "all_caps": {
+            "sentences": len(caps_examples),
+            **{k: caps_scores[k] for k in ("ents_p", "ents_r", "ents_f", "ents_per_type")},
+        },
         "words_per_s": sum(len(d) for d in docs) / seconds if seconds else None,
     }
 
@@ -108,6 +134,9 @@ def format_table(result: dict) -> str:
     for label, s in sorted(result["ents_per_type"].items()):
         lines.append(f"{label:<16}{s['p']:>8.4f}{s['r']:>8.4f}{s['f']:>8.4f}")
     lines.append(f"{'ALL':<16}{result['ents_p']:>8.4f}{result['ents_r']:>8.4f}{result['ents_f']:>8.4f}")
+    caps = result["all_caps"]
+    if caps["sentences"]:
+        lines.append(f"{'ALL-CAPS sents':<16}{caps['ents_p']:>8.4f}{caps['ents_r']:>8.4f}{caps['ents_f']:>8.4f}  ({caps['sentences']} sentences)")
     labels = list(result["confusion"])
     lines += ["", "confusion (tokens; rows gold, columns predicted)", " " * 16 + "".join(f"{p:>10}" for p in labels)]
     for g in labels:

@@ -30,13 +30,14 @@ UnitKind = Literal["docs", "runs", "sentences"]
 UNIT_KINDS: tuple[UnitKind, ...] = ("docs", "runs", "sentences")
 
 
-def _sentences(doc: Doc) -> list:
+def sentences(doc: Doc) -> list:
+    """The sentences of ``doc``; the whole Doc when it has no sentence starts."""
     return list(doc.sents) if doc.has_annotation("SENT_START") else [doc[:]]
 
 
 def sentence_docs(doc: Doc) -> list[Doc]:
     """Every sentence of ``doc`` as a Doc of its own, entities kept."""
-    return [sent.as_doc() for sent in _sentences(doc)]
+    return [sent.as_doc() for sent in sentences(doc)]
 
 
 def split_units(doc: Doc, kind: UnitKind, rng: random.Random, max_run: int = 5) -> list[Doc]:
@@ -45,7 +46,7 @@ def split_units(doc: Doc, kind: UnitKind, rng: random.Random, max_run: int = 5) 
         return [doc]
     if kind == "sentences":
         return sentence_docs(doc)
-    sents = _sentences(doc)
+    sents = sentences(doc)
     units, i = [], 0
     while i < len(sents):
         n = rng.randint(2, max(2, max_run))
