@@ -86,13 +86,14 @@ def normalize_unicode(tokenizer: PreTrainedTokenizerFast) -> PreTrainedTokenizer
 def special_tokens_layout(tokenizer: PreTrainedTokenizerFast) -> tuple[list[int], list[int]]:
     """The special-token ids the model expects before and after a window's pieces.
 
-    Read from the tokenizer itself (``[CLS] … [SEP]`` for BERT, ``<s> … </s>`` for XLM-R),
-    so any fast tokenizer works.
+    Read from the tokenizer itself (``[CLS] … [SEP]`` for BERT, ``<s> … </s>`` for XLM-R), so any
+    fast tokenizer works: a short text is encoded with special tokens and their mask (the public
+    call API of every transformers version); the special ids before and after its pieces are the layout.
     """
-    marker = -1
-    built = tokenizer.build_inputs_with_special_tokens([marker])
-    i = built.index(marker)
-    return list(built[:i]), list(built[i + 1 :])
+    enc = tokenizer("a", add_special_tokens=True, return_special_tokens_mask=True)
+    ids, special = list(enc["input_ids"]), list(enc["special_tokens_mask"])
+    first, last = special.index(0), len(special) - special[::-1].index(0)
+    return ids[:first], ids[last:]
 
 
 def model_limit(hf_model: Any, tokenizer: PreTrainedTokenizerFast) -> int:
