@@ -191,6 +191,16 @@ def load_tokenizer(path: Path):
     return normalize_unicode(tok)
 
 
+def dtype_argument(dtype: Any) -> dict[str, Any]:
+    """``from_pretrained``'s keyword for the weights' torch dtype: ``dtype`` from transformers 4.56
+    (``torch_dtype`` is deprecated there), ``torch_dtype`` before (where ``dtype`` would be ignored)."""
+    import transformers
+    from packaging.version import Version
+
+    name = "dtype" if Version(transformers.__version__) >= Version("4.56") else "torch_dtype"
+    return {name: dtype}
+
+
 @contextmanager
 def _quiet_progress() -> Iterator[None]:
     """No "Loading checkpoint shards" bar for the shipped (sharded) model; restores the setting."""
@@ -216,7 +226,7 @@ def load_classifier(path: Path, dtype: Optional[str] = None):
         with _quiet_progress():
             model, info = AutoModelForTokenClassification.from_pretrained(
                 str(path),
-                torch_dtype=torch.bfloat16 if dtype == "bf16" else torch.float32,
+                **dtype_argument(torch.bfloat16 if dtype == "bf16" else torch.float32),
                 local_files_only=True,
                 use_safetensors=True,
                 trust_remote_code=False,
@@ -253,6 +263,7 @@ def load_for_training(path: Path, tags: tuple[str, ...]):
     try:
         model = AutoModelForTokenClassification.from_pretrained(
             str(path),
+            **dtype_argument(torch.float32),  # fp32 master weights, whatever the stored dtype (fp16 when shipped)
             local_files_only=True,
             use_safetensors=True,
             trust_remote_code=False,
