@@ -22,7 +22,7 @@ from .backends import Backend, resolve_device, resolve_precision
 from .batching import Batch, PaddingStats, build_batches
 from .decode import TagSet
 from .errors import Errors
-from .settings import Settings
+from .settings import Settings, check_max_length
 from .tokenize import DocPieces, model_limit, special_tokens_layout, tokenize_texts
 from .windows import Window, check_window, make_windows
 
@@ -108,7 +108,6 @@ class Engine:
         """
         stored = stored or {}
         self.device, self.precision = resolved or runtime(settings, training)
-        self.backend = make_backend(hf_model, tokenizer, settings, self.device, self.precision, model_dir)
         self.hf_model, self.tokenizer, self.settings = hf_model, tokenizer, settings
         self.tagset = TagSet.from_config(hf_model.config)
         # the window as configured (None: the model's limit, a quarter window) is what a saved model keeps
@@ -116,14 +115,18 @@ class Engine:
             key: getattr(settings, key) if getattr(settings, key) is not None else stored.get(key)
             for key in ("max_length", "stride")
         }
-        self.max_length = int(self.window_settings["max_length"] or model_limit(hf_model, tokenizer))
+        limit = model_limit(hf_model, tokenizer)
+        self.max_length = int(self.window_settings["max_length"] or limit)
         self.prefix, self.suffix = special_tokens_layout(tokenizer)
-        self.window = self.max_length - len(self.prefix) - len(self.suffix)
         chosen = self.window_settings["stride"]
+        stored_stride = int(chosen) if chosen is not None and settings.stride is None else 0
+        check_max_length(self.max_length, limit, len(self.prefix) + len(self.suffix), stored_stride)
+        self.window = self.max_length - len(self.prefix) - len(self.suffix)
         self.stride = self.window // 4 if chosen is None else int(chosen)
         check_window(self.window, self.stride)
         if settings.max_batch_tokens < self.max_length:
             raise ValueError(Errors.D008.format(value=settings.max_batch_tokens, max_length=self.max_length))
+        self.backend = make_backend(hf_model, tokenizer, settings, self.device, self.precision, model_dir)
         self.temperature = float(stored.get("temperature", 1.0))
         self.languages: Optional[list[str]] = stored.get("languages")  # what the model was trained on
         self.padding = PaddingStats()

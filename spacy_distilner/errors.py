@@ -43,7 +43,7 @@ class Errors(metaclass=_WithCodes):
         "from the Hugging Face hub failed: {err}"
     )
     D012 = "Could not load the tokenizer from '{path}': {err}. A fast (Rust) tokenizer is required for offsets."
-    D013 = "threshold must be in [0, 1], got {value}."
+    D013 = "Setting {name} must be {allowed}; got {value}."
     D015 = "Could not load model weights from '{path}': {err}"
     D016 = "No entity labels: the training examples have no entities and no labels were given to initialize."
     D017 = "The training loss is not finite (NaN or inf): lower the learning rate or check the data."

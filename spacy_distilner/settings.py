@@ -25,6 +25,47 @@ DEFAULT_SCORER = {"@scorers": "spacy.ner_scorer.v1"}
 
 
 @dataclass(frozen=True)
+class Range:
+    """The numbers a numeric setting accepts: from ``low`` up to ``high`` (excluded when ``open_high``;
+    ``None``: no upper bound); ``null``: what ``None`` means, where the setting may be null."""
+
+    low: float
+    high: Optional[float] = None
+    open_high: bool = False
+    null: Optional[str] = None
+
+    def admits(self, value: Any, integer: bool) -> bool:
+        if value is None:
+            return self.null is not None
+        if isinstance(value, bool) or not isinstance(value, int if integer else (int, float)):
+            return False
+        if self.high is None:
+            return value >= self.low
+        return self.low <= value < self.high if self.open_high else self.low <= value <= self.high
+
+    def describe(self, integer: bool) -> str:
+        kind = "an integer" if integer else "a number"
+        bounds = f">= {self.low}" if self.high is None else f"in [{self.low}, {self.high}{')' if self.open_high else ']'}"
+        return f"{kind} {bounds}" + (f", or null ({self.null})" if self.null is not None else "")
+
+
+#: The range of every numeric setting, checked when a component is built; ``max_length`` is checked
+#: against the model's positions and special tokens again when the model is loaded (:func:`check_max_length`).
+RANGES: dict[str, Range] = {
+    "max_length": Range(1, null="the model's stored window, else its max_position_embeddings"),
+    "stride": Range(0, null="the model's stored stride, else a quarter of the window"),
+    "max_batch_tokens": Range(1),
+    "threshold": Range(0, 1),
+    "num_threads": Range(1, null="torch's and the backend's own thread count"),
+    "label_smoothing": Range(0, 1, open_high=True),
+    "head_lr_scale": Range(0),
+    "lora_r": Range(0),  # 0: full fine-tuning
+    "lora_alpha": Range(1),
+    "lora_dropout": Range(0, 1, open_high=True),
+}
+
+
+@dataclass(frozen=True)
 class Settings:
     """Every setting of a ``distilner`` component (its config block, less ``scorer``), checked on creation.
 
@@ -64,13 +105,30 @@ class Settings:
         if self.precision not in PRECISIONS[self.backend]:
             options = ", ".join(PRECISIONS[self.backend])
             raise ValueError(Errors.D018.format(precision=self.precision, backend=self.backend, options=options))
-        if not 0.0 <= self.threshold <= 1.0:
-            raise ValueError(Errors.D013.format(value=self.threshold))
-        if self.lora_r < 0:
-            raise ValueError(f"lora_r must be >= 0 (0 = full fine-tuning), got {self.lora_r}.")
+        hints = get_type_hints(Settings)
+        for name, allowed in RANGES.items():
+            value, integer = getattr(self, name), int in (hints[name], *get_args(hints[name]))
+            if not allowed.admits(value, integer):
+                raise ValueError(Errors.D013.format(name=name, allowed=allowed.describe(integer), value=value))
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def check_max_length(max_length: int, limit: int, n_special: int, stored_stride: int = 0) -> None:
+    """Refuse (D013) a window the loaded model cannot run: ``max_length`` must hold the model's
+    ``n_special`` special tokens, one piece and the stride the model stored (a stride set in the
+    config is checked against the window instead, D007), and stay within its ``limit`` positions."""
+    low = n_special + 1 + stored_stride
+    if not low <= max_length <= limit:
+        room = f"{n_special} special tokens + 1 piece"
+        if stored_stride:
+            room += f" + the model's stored stride {stored_stride} (set stride to go lower)"
+        allowed = (
+            f"an integer in [{low}, {limit}] for this model ({room}; at most its {limit} positions, "
+            "max_position_embeddings), or null (the model's own)"
+        )
+        raise ValueError(Errors.D013.format(name="max_length", allowed=allowed, value=max_length))
 
 
 def choices() -> dict[str, tuple[str, ...]]:
