@@ -19,7 +19,7 @@ if "transformers" not in sys.modules:
     os.environ.setdefault("USE_TF", "0")
 
 __all__ = ["DistilNER", "make_distilner", "pipeline"]
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 _LAZY = {"DistilNER": "component", "make_distilner": "component", "pipeline": "hf_api"}
 
 
