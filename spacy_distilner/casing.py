@@ -9,6 +9,7 @@ every offset, token and entity span of the original text indexes the recased tex
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 Casing = Literal["as-given", "lower", "upper", "title"]
@@ -42,3 +43,39 @@ def is_all_caps(text: str, min_letters: int = 2) -> bool:
     """Whether ``text`` has at least ``min_letters`` cased letters and none of them is lowercase."""
     cased = [ch for ch in text if ch.isupper() or ch.islower()]
     return len(cased) >= min_letters and not any(ch.islower() for ch in cased)
+
+
+CapsView = Literal["as-given", "lower", "title"]
+_WORD = re.compile(r"\S+")
+
+
+def _caps_runs(text: str, min_words: int) -> list[tuple[int, int]]:
+    """Character ranges of runs of ALL-CAPS words holding at least ``min_words`` of them, within a
+    line; words without cased letters (numbers, dashes, dates) continue a run, a word with a
+    lowercase letter or a line break ends it."""
+    runs, start, end, n = [], -1, -1, 0
+    for m in _WORD.finditer(text):
+        word = m.group()
+        if any(ch.islower() for ch in word) or "\n" in text[end : m.start()]:
+            if n >= min_words:
+                runs.append((start, end))
+            start, n = -1, 0
+            continue
+        if any(ch.isupper() for ch in word):
+            start = m.start() if start < 0 else start
+            end, n = m.end(), n + 1
+    if n >= min_words:
+        runs.append((start, end))
+    return runs
+
+
+def caps_view(text: str, view: CapsView, min_words: int = 3) -> str:
+    """The text the model reads: runs of ``min_words`` or more ALL-CAPS words (headlines, forms,
+    shouting) shown lowercased or Title Cased, everything else as given. Same length as ``text``,
+    so every offset the tokenizer reports on the view indexes ``text``."""
+    if view == "as-given":
+        return text
+    out = text
+    for a, b in _caps_runs(text, min_words):
+        out = out[:a] + recase(out[a:b], view) + out[b:]
+    return out

@@ -1,5 +1,6 @@
-"""The ``distilner`` command line (also ``python -m spacy_distilner``): annotate, ray-annotate, render, serve, info,
-evaluate, export-onnx.
+"""The ``distilner`` command line (also ``python -m spacy_distilner``): the commands that run a pipeline
+(annotate, ray-annotate, render, serve, info, evaluate, compare) are here; the model, corpus and training
+tools (export-onnx, convert, corpus, calibrate, checkpoints, ship, xling, bench, runlog) live in ``commands``.
 
 Messages, warnings and the summary go to stderr, so ``-`` can stream JSONL to stdout.
 """
@@ -13,13 +14,14 @@ import time
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Iterable, Iterator, NoReturn, Optional, Union
+from typing import TYPE_CHECKING, Annotated, Any, Iterable, Iterator, NoReturn, Optional, Union, get_args
 
 import typer
 from tqdm import tqdm
 from wasabi import Printer
 
-from .casing import CASINGS
+from .casing import CASINGS, CapsView
+from .commands import bench, convert, export, training, new_app
 from .settings import PRECISIONS
 
 if TYPE_CHECKING:  # spaCy (and with it torch) is imported by the commands that run a pipeline, not by --help
@@ -29,8 +31,8 @@ if TYPE_CHECKING:  # spaCy (and with it torch) is imported by the commands that 
     from .component import DistilNER
     from .records import InputError, Record
 
-HELP = "Tag entities with distilner: annotate texts to JSONL or DocBin, render them as HTML."
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=HELP)
+HELP = "Tag entities with distilner; build, train, export and benchmark its models."
+app = new_app(HELP)
 msg = Printer(no_print=True)  # formats; ``_say`` prints to stderr
 
 
@@ -59,6 +61,7 @@ class OutputFormat(str, Enum):
 
 # the component's choices; which precision each backend supports is checked when it is built
 CasingName = Enum("CasingName", {name: name for name in CASINGS}, type=str)  # type: ignore[misc]
+CapsViewName = Enum("CapsViewName", {name: name for name in get_args(CapsView)}, type=str)  # type: ignore[misc]
 BackendName = Enum("BackendName", {name: name for name in PRECISIONS}, type=str)  # type: ignore[misc]
 Precision = Enum(  # type: ignore[misc]
     "Precision", {p: p for options in PRECISIONS.values() for p in options}, type=str
@@ -222,7 +225,10 @@ def annotate(
     meta_field: MetaFieldOpt = "meta",
     token_scores: Annotated[bool, typer.Option("--token-scores", help="Add per-token tag probabilities.")] = False,
 ) -> None:
-    """Tag entities in a stream of texts; write text, meta and entities with their confidence."""
+    """Tag entities in texts; write JSONL or a DocBin.
+
+    Each record holds the text, its meta and the entities with their confidence.
+    """
     from .records import pipe_records, read_records, write_docs
 
     _check_paths(input_path, output_path)
@@ -278,7 +284,10 @@ def ray_annotate(
     ] = OutputFormat.json,
     token_scores: Annotated[bool, typer.Option("--token-scores", help="Add per-token tag probabilities.")] = False,
 ) -> None:
-    """Tag entities with a pool of Ray actors; write annotate's records (text, meta, entities) as several files."""
+    """Tag entities with a pool of Ray actors.
+
+    Writes annotate's records (text, meta, entities) as several JSON-lines or Parquet files.
+    """
     try:
         from .distributed import annotate_ray
     except ImportError as err:
@@ -337,7 +346,10 @@ def render(
     fmt: FormatOpt = Format.auto,
     text_field: TextFieldOpt = "text",
 ) -> None:
-    """Render tagged entities as a displaCy HTML page, with each entity's confidence in its label."""
+    """Render tagged entities as a displaCy HTML page.
+
+    Each entity's label shows its confidence; entities below --low are marked.
+    """
     from .records import atomic_output, pipe_records, read_records, render_html
 
     _check_paths(input_path, str(output_path))
@@ -371,7 +383,10 @@ def serve(
         int, typer.Option("--max-body-bytes", min=1, help="Request body size; larger get 413 before parsing.")
     ] = 4 * 1024 * 1024,
 ) -> None:
-    """Serve entity tagging over HTTP (POST /ner, GET /health, GET /info, docs at /docs), micro-batching requests."""
+    """Serve entity tagging over HTTP.
+
+    POST /ner, GET /health, GET /info, docs at /docs; requests are micro-batched.
+    """
     try:
         import uvicorn
 
@@ -393,7 +408,10 @@ def info(
     device: DeviceOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """The model, its labels, and how it runs here: backend, precision (``auto`` resolved), device, CPU kernels."""
+    """The model, its labels, and how it runs here.
+
+    Prints the backend, the precision (auto resolved), the device and the CPU's kernels.
+    """
     import json
 
     from . import __version__
@@ -436,11 +454,15 @@ def evaluate(
     decoding: Annotated[Optional[str], typer.Option("--decoding", help="viterbi or greedy (default: the pipeline's).")] = None,
     per_sentence: Annotated[bool, typer.Option("--per-sentence", help="Tag every gold sentence on its own, without its document.")] = False,
     casing: Annotated[CasingName, typer.Option("--casing", help="Recase the gold text first (labels and offsets unchanged).")] = CasingName["as-given"],
+    caps_view: Annotated[Optional[CapsViewName], typer.Option("--caps-view", help="How the model reads runs of ALL-CAPS words (default: the pipeline's).")] = None,
 ) -> None:
-    """P/R/F per entity type and a token confusion table on gold data, also over its ALL-CAPS sentences."""
+    """Score a model on gold data.
+
+    P/R/F per entity type and a token confusion table, also over the data's ALL-CAPS sentences.
+    """
     from .training.evaluate import evaluate as run_evaluation, read_gold, write
 
-    nlp, _ = _load(model, pipeline, lang, backend=backend, precision=precision, decoding=decoding)
+    nlp, _ = _load(model, pipeline, lang, backend=backend, precision=precision, decoding=decoding, caps_view=caps_view)
     golds = read_gold(data, nlp, fmt)
     write(run_evaluation(nlp, golds, batch_size, gold_tokens, ignore_label, per_sentence, casing.value), output)
 
@@ -460,7 +482,10 @@ def compare(
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the result as JSON here.")] = None,
     batch_size: BatchSizeOpt = 32,
 ) -> None:
-    """Identical entities and probability differences between two backends or precisions of one model."""
+    """Compare two backends or precisions of one model.
+
+    Prints the share of identical entities and the largest probability and confidence differences.
+    """
     from .training.evaluate import agreement, read_gold
     from .training.units import sentence_docs
 
@@ -477,12 +502,12 @@ def compare(
         output.write_text(json.dumps(result, indent=2) + "\n")
 
 
-def _register_export() -> None:
-    """``export-onnx``: the same command as ``python -m spacy_distilner.export`` (its torch and onnxruntime
-    imports happen when it runs)."""
-    from .export.__main__ import main as export_main
-
-    app.command("export-onnx", help=export_main.__doc__)(export_main)
-
-
-_register_export()
+app.command("export-onnx")(export.export_onnx)
+app.add_typer(convert.app, name="convert")
+app.command()(training.corpus)
+app.command()(training.calibrate)
+app.add_typer(training.checkpoints, name="checkpoints")
+app.command()(training.ship)
+app.command()(training.xling)
+app.command()(bench.bench)
+app.add_typer(training.runlog, name="runlog")

@@ -22,6 +22,7 @@ from .backends import Backend, resolve_device, resolve_precision
 from .batching import Batch, PaddingStats, build_batches
 from .decode import TagSet
 from .errors import Errors
+from .casing import caps_view
 from .settings import Settings, check_max_length
 from .tokenize import DocPieces, model_limit, special_tokens_layout, tokenize_texts
 from .windows import Window, check_window, make_windows
@@ -187,7 +188,8 @@ class Engine:
 
     def token_scores(self, docs: Sequence[Doc]) -> list[TokenScores]:
         """Per-token calibrated scores for each Doc (pieces aligned to tokens by character offsets)."""
-        pieces = tokenize_texts(self.tokenizer, [doc.text for doc in docs])
+        texts = [caps_view(doc.text, self.settings.caps_view) for doc in docs]
+        pieces = tokenize_texts(self.tokenizer, texts)
         scores = []
         for doc, doc_pieces, logits in zip(docs, pieces, self.piece_logits(pieces)):
             starts, ends, space = token_bounds(doc)

@@ -7,6 +7,7 @@ import inspect
 from dataclasses import MISSING, asdict, dataclass, fields
 from typing import Any, Literal, Optional, get_args, get_origin, get_type_hints
 
+from .casing import CapsView
 from .errors import Errors
 
 Pooling = Literal["first", "average", "max"]
@@ -45,7 +46,8 @@ class Range:
 
     def describe(self, integer: bool) -> str:
         kind = "an integer" if integer else "a number"
-        bounds = f">= {self.low}" if self.high is None else f"in [{self.low}, {self.high}{')' if self.open_high else ']'}"
+        close = ")" if self.open_high else "]"
+        bounds = f">= {self.low}" if self.high is None else f"in [{self.low}, {self.high}{close}"
         return f"{kind} {bounds}" + (f", or null ({self.null})" if self.null is not None else "")
 
 
@@ -81,6 +83,7 @@ class Settings:
     max_batch_tokens: int = 8192
     pooling: Pooling = "first"
     decoding: Decoding = "viterbi"
+    caps_view: CapsView = "as-given"
     threshold: float = 0.0
     store_probs: bool = True
     ents_mode: EntsMode = "overwrite"

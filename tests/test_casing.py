@@ -19,6 +19,7 @@ from spacy_distilner.cli import app
 from spacy_distilner.training.augment import recased_doc
 from spacy_distilner.training.units import MixedUnits, sentence_docs
 from test_evaluate import conll_documents
+from tiny import IOB2, make_tiny_model
 
 
 def test_recase_each_casing() -> None:
@@ -143,3 +144,38 @@ def test_evaluate_casing_and_all_caps_report(iob_dir: Path, tmp_path: Path) -> N
         assert scores["ents_f"] == 1.0 and scores["all_caps"]["sentences"] == 2
     scores = evaluate(tagger, golds, gold_tokens=False, per_sentence=True)
     assert scores["all_caps"]["sentences"] == 2 and scores["ents_f"] == 1.0
+
+
+def test_caps_view_recases_runs_of_all_caps_words_only() -> None:
+    from spacy_distilner.casing import caps_view
+
+    text = "SOCCER - JAPAN GET LUCKY WIN , CHINA IN SURPRISE DEFEAT .\nLONDON 1996-08-30\nThe U.S. and NATO met in BERLIN ."
+    titled = caps_view(text, "title")
+    assert titled.splitlines() == ["Soccer - Japan Get Lucky Win , China In Surprise Defeat .", "LONDON 1996-08-30",
+                                   "The U.S. and NATO met in BERLIN ."]
+    assert caps_view(text, "lower").splitlines()[0] == "soccer - japan get lucky win , china in surprise defeat ."
+    assert caps_view(text, "as-given") == text
+    assert caps_view("LONDON 1996-08-30", "lower", min_words=1) == "london 1996-08-30"
+    assert len(caps_view("STRAßE IN KÖLN IST ZU", "title")) == len("STRAßE IN KÖLN IST ZU")
+
+
+@pytest.fixture(scope="module")
+def cased_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random IOB2 model whose tokenizer keeps case (``JOHN`` and ``john`` are different pieces)."""
+    return make_tiny_model(tmp_path_factory.mktemp("cased"), IOB2, seed=0, lowercase=False)
+
+
+@pytest.mark.parametrize("view", ["lower", "title"])
+def test_component_reads_the_caps_view_and_annotates_the_original_text(cased_dir: Path, view: str) -> None:
+    from spacy_distilner.casing import caps_view
+
+    text = "JOHN SMITH SAID TODAY , THE COMPANY IN LONDON IS NEW ."
+    viewing = spacy.blank("en")
+    viewing.add_pipe("distilner", config={"model": str(cased_dir), "caps_view": view})
+    plain = spacy.blank("en")
+    plain.add_pipe("distilner", config={"model": str(cased_dir)})
+    doc, ref = viewing(text), plain(caps_view(text, view))  # type: ignore[arg-type]
+    assert doc.text == text
+    assert [(e.start_char, e.end_char, e.label_) for e in doc.ents] == [(e.start_char, e.end_char, e.label_) for e in ref.ents]
+    assert doc._.ner_probs is not None and abs(doc._.ner_probs - ref._.ner_probs).max() < 1e-5
+    assert (abs(plain(text)._.ner_probs - doc._.ner_probs).max() > 1e-4)  # the view changed what the model read

@@ -33,7 +33,7 @@ def test_factory_config_dataclass_and_readme_name_the_same_settings() -> None:
 
 def test_choices_come_from_the_literal_types() -> None:
     assert choices()["decoding"] == ("viterbi", "greedy")
-    assert set(choices()) == {"backend", "precision", "pooling", "decoding", "ents_mode", "tag_scheme", "label_pieces"}
+    assert set(choices()) == {"backend", "precision", "pooling", "decoding", "caps_view", "ents_mode", "tag_scheme", "label_pieces"}
 
 
 @pytest.mark.parametrize(
