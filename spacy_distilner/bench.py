@@ -11,12 +11,11 @@ component as configured by default (``precision="auto"`` on this machine). Each 
 CPU (flags, native bf16, int8 kernel family) and the cold start (``add_pipe`` to the first Doc).
 Writes ``bench.json`` and ``bench.png``.
 
-    python -m spacy_distilner.bench --model default --data ../shared/data/conll2003/valid.txt --out metrics/bench
+    distilner bench --model default --data ../shared/data/conll2003/valid.txt --out metrics/bench
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import resource
 import statistics
@@ -24,7 +23,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from .batching import PaddingStats
 
@@ -238,10 +237,9 @@ def plot(results: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def _run_one(name: str, args: argparse.Namespace, extra: list[str]) -> dict:
-    """One variant in a fresh subprocess; its JSON result, or its error."""
-    cmd = [sys.executable, "-m", "spacy_distilner.bench", "--one", name, "--model", args.model,
-           "--data", str(args.data), "--threads", str(args.threads), "--batch-size", str(args.batch_size), *extra]
+def _run_one(name: str, options: list[str]) -> dict:
+    """One variant in a fresh subprocess (``distilner bench --one NAME``); its JSON result, or its error."""
+    cmd = [sys.executable, "-m", "spacy_distilner", "bench", "--one", name, *options]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode == 0:
         result = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -262,50 +260,37 @@ def _median_of(runs: list[dict]) -> dict:
             "peak_rss_mb": min(r["peak_rss_mb"] for r in runs), "peak_rss_mb_runs": [r["peak_rss_mb"] for r in runs]}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="default")
-    parser.add_argument("--data", type=Path, default=Path("../shared/data/conll2003/valid.txt"))
-    parser.add_argument("--out", type=Path, default=Path("metrics/bench"))
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--limit", type=int, default=0, help="only the first N documents (0: all)")
-    parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated; NAME:MAX_LENGTH:OVERLAP sets the window")
-    parser.add_argument("--stream", type=int, default=10000, help="documents for the memory run (0: skip)")
-    parser.add_argument("--stream-variant", default="onnx_int8", choices=[v for v in VARIANTS if v != "hf_pipeline"])
-    parser.add_argument("--one", default=None, help=argparse.SUPPRESS)  # run one variant, print JSON
-    parser.add_argument("--rounds", type=int, default=1, help="time every variant this many times, round-robin; median words/s")
-    parser.add_argument("--one-stream", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--hf-batch-sizes", default=",".join(map(str, HF_BATCH_SIZES)), help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.one:
-        if args.one_stream:
-            result = run_stream(args.one, args.model, args.data, args.threads, args.batch_size, args.stream)
-        else:
-            sizes = tuple(int(x) for x in args.hf_batch_sizes.split(","))
-            result = run_variant(args.one, args.model, args.data, args.threads, args.batch_size, args.limit, sizes)
-        print(json.dumps(result))
-        return
-    args.out.mkdir(parents=True, exist_ok=True)
-    names = args.variants.split(",")
-    runs: dict[str, list[dict]] = {name: [] for name in names}
-    for round_ in range(args.rounds):
-        for name in names:
-            extra = ["--limit", str(args.limit)]
+def run(
+    model: str,
+    data: Path,
+    out: Path,
+    threads: int,
+    batch_size: int,
+    limit: int = 0,
+    variants: Sequence[str] = tuple(VARIANTS),
+    stream: int = 0,
+    stream_variant: str = "onnx_int8",
+    rounds: int = 1,
+) -> list[dict]:
+    """Time every variant ``rounds`` times (round-robin, each in its own subprocess), then the stream run;
+    write ``out/bench.json`` and ``out/bench.png`` and return the records."""
+    out.mkdir(parents=True, exist_ok=True)
+    common = ["--model", model, "--data", str(data), "--threads", str(threads), "--batch-size", str(batch_size)]
+    runs: dict[str, list[dict]] = {name: [] for name in variants}
+    for round_ in range(rounds):
+        for name in variants:
+            extra = ["--limit", str(limit)]
             if round_ and "batch_size" in runs[name][0]:  # later rounds time the baseline's best batch size only
                 extra += ["--hf-batch-sizes", str(runs[name][0]["batch_size"])]
-            runs[name].append(_run_one(name, args, extra))
-    results = [_median_of(runs[name]) for name in names]
-    if args.stream:
-        results.append(_run_one(args.stream_variant, args, ["--one-stream", "--stream", str(args.stream)]))
+            runs[name].append(_run_one(name, common + extra))
+    results = [_median_of(runs[name]) for name in variants]
+    if stream:
+        results.append(_run_one(stream_variant, [*common, "--one-stream", "--stream", str(stream)]))
     for baseline, key in (("hf_pipeline", "speedup_vs_hf"), ("hf_pipeline_bf16", "speedup_vs_hf_bf16")):
         base = next((r["words_per_s"] for r in results if r["variant"] == baseline and "words_per_s" in r), None)
         for r in results:
             if base and "words_per_s" in r and "rss_samples" not in r:
                 r[key] = r["words_per_s"] / base
-    (args.out / "bench.json").write_text(json.dumps(results, indent=2))
-    plot(results, args.out / "bench.png")
-
-
-if __name__ == "__main__":
-    main()
+    (out / "bench.json").write_text(json.dumps(results, indent=2))
+    plot(results, out / "bench.png")
+    return results

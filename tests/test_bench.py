@@ -36,7 +36,7 @@ def test_bench_writes_json_and_plot(iob_dir: Path, tmp_path: Path) -> None:
     data = tmp_path / "valid.txt"
     data.write_text(CONLL, encoding="utf8")
     out = tmp_path / "bench"
-    cmd = [sys.executable, "-m", "spacy_distilner.bench", "--model", str(iob_dir), "--data", str(data),
+    cmd = [sys.executable, "-m", "spacy_distilner", "bench", "--model", str(iob_dir), "--data", str(data),
            "--out", str(out), "--threads", "1", "--variants", "hf_pipeline,torch_fp32,torch_fp32:16:4",
            "--stream", "40", "--stream-variant", "torch_fp32", "--rounds", "2"]
     subprocess.run(cmd, check=True, capture_output=True, text=True)

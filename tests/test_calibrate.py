@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 import spacy
 from spacy.tokens import DocBin
+from typer.testing import CliRunner
 
+from spacy_distilner.cli import app
 from spacy_distilner.decode import tag_path
-from spacy_distilner.training.calibrate import EntityOutcomes, calibrate, ece, outcomes
+from spacy_distilner.training.calibrate import EntityOutcomes, ece, outcomes
 from tiny import training_docs
 
 
@@ -28,7 +30,10 @@ def test_calibrate_fits_a_temperature(iob_dir: Path, tmp_path: Path) -> None:
     nlp.to_disk(tmp_path / "pipeline")
     golds = training_docs(nlp, 12)
     DocBin(docs=golds).to_disk(tmp_path / "dev.spacy")
-    result = calibrate(tmp_path / "pipeline", tmp_path / "dev.spacy", tmp_path / "calibrated", tmp_path / "metrics")
+    args = ["calibrate", tmp_path / "pipeline", tmp_path / "dev.spacy", tmp_path / "calibrated", "--metrics", tmp_path / "metrics"]
+    run = CliRunner().invoke(app, [str(arg) for arg in args])
+    assert run.exit_code == 0, run.output
+    result = json.loads(run.stdout)
     assert result["entities"] > 0
     assert result["log_loss_after"] <= result["log_loss_before"]  # T = 1 is on the grid
     assert json.loads((tmp_path / "metrics" / "calibration.json").read_text()) == result

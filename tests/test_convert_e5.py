@@ -15,7 +15,7 @@ from transformers import AutoTokenizer
 from typer.testing import CliRunner
 
 from spacy_distilner.convert import e5
-from spacy_distilner.convert.__main__ import app
+from spacy_distilner.cli import app
 
 IN_CI = os.environ.get("CI") == "true"
 
@@ -56,10 +56,10 @@ def require_e5() -> None:
 
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``python -m spacy_distilner.convert e5 OUT_DIR``, run once for the module."""
+    """``distilner convert e5 OUT_DIR``, run once for the module."""
     require_e5()
     out_dir = tmp_path_factory.mktemp("e5") / "multilingual-e5-small"
-    result = CliRunner().invoke(app, ["e5", str(out_dir)])
+    result = CliRunner().invoke(app, ["convert", "e5", str(out_dir)])
     assert result.exit_code == 0, result.output
     return out_dir
 

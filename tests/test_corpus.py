@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 import spacy
 from spacy.tokens import Doc, DocBin
+from typer.testing import CliRunner, Result
 
+from spacy_distilner.cli import app
 from spacy_distilner.training.corpus import (
     conll_to_docs,
     convert,
     detect_format,
-    main,
     read_conll,
     to_iob2,
 )
@@ -214,11 +215,17 @@ def test_empty_files(tmp_path: Path, text: str) -> None:
     assert len(DocBin().from_disk(tmp_path / "out" / "empty.spacy")) == 0
 
 
-def test_convert_and_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def _corpus_cli(*args: str | Path) -> Result:
+    """``distilner corpus ARGS``."""
+    return CliRunner().invoke(app, ["corpus", *map(str, args)])
+
+
+def test_convert_and_cli(tmp_path: Path) -> None:
     path = _write(tmp_path, CONLL2003, crlf=True)
     out = tmp_path / "out.spacy"
-    main([str(path), str(out), "--fmt", "conll2003", "--lang", "en"])
-    printed = capsys.readouterr().out
+    result = _corpus_cli(path, out, "--fmt", "conll2003", "--lang", "en")
+    assert result.exit_code == 0, result.output
+    printed = result.stdout
     assert "docs: 2  sentences: 3  tokens: 11  entities: 6" in printed
     assert "  PER: 3\n" in printed
     nlp = spacy.blank("en")
@@ -236,6 +243,16 @@ def test_convert_and_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     }
 
 
+def test_cli_reports_bad_input_without_a_traceback(tmp_path: Path) -> None:
+    path = _write(tmp_path, "EU B-ORG\nrejects X-MISC\n")
+    result = _corpus_cli(path, tmp_path / "out.spacy", "--fmt", "iob")
+    assert result.exit_code == 2, result.output
+    assert "data.txt:2: tag 'X-MISC' is not IOB-like" in result.stderr and "Traceback" not in result.output
+    assert not (tmp_path / "out.spacy").exists()
+    result = _corpus_cli(path, tmp_path / "out.spacy", "--fmt", "conll")
+    assert result.exit_code == 2 and "'conll' is not one of auto, conll2003" in result.stderr
+
+
 JSONL = (
     '{"text": "Obama visited Berlin.", "entities": [[0, 5, "PER"], [14, 20, "LOC"]]}\n'
     "\n"  # blank lines are skipped
@@ -244,10 +261,10 @@ JSONL = (
 )
 
 
-def test_jsonl_with_character_offsets(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_jsonl_with_character_offsets(tmp_path: Path) -> None:
     path = _write(tmp_path, JSONL, "data.jsonl")
-    main([str(path), str(tmp_path / "out.spacy")])  # format from the suffix
-    assert "format: jsonl" in capsys.readouterr().out
+    result = _corpus_cli(path, tmp_path / "out.spacy")  # format from the suffix
+    assert result.exit_code == 0 and "format: jsonl" in result.stdout, result.output
     docs = list(DocBin().from_disk(tmp_path / "out.spacy").get_docs(spacy.blank("en").vocab))
     assert [d.text for d in docs] == ["Obama visited Berlin.", "Ich mag New York", "nothing here"]
     assert [_ents(d) for d in docs] == [

@@ -19,7 +19,7 @@ import pytest
 import spacy
 from typer.testing import CliRunner
 
-from spacy_distilner.export.__main__ import app as export_app
+from spacy_distilner.cli import app
 from spacy_distilner.loading import load_tokenizer
 from spacy_distilner.records import doc_to_json
 from spacy_distilner.tokenize import tokenize_texts
@@ -78,7 +78,7 @@ def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 def _export(src: Path, out: Path, settings: dict[str, Any] | None = None) -> Path:
     """``export-onnx SRC OUT --precision fp32``, then ``distilner.json`` with ``settings``."""
-    result = CliRunner().invoke(export_app, [str(src), str(out), "--precision", "fp32"])
+    result = CliRunner().invoke(app, ["export-onnx", str(src), str(out), "--precision", "fp32"])
     assert result.exit_code == 0, result.output
     if settings:
         (out / "distilner.json").write_text(json.dumps(settings))

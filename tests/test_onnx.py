@@ -14,7 +14,7 @@ from spacy.language import Language
 
 from spacy_distilner.backends.onnx import ONNX_FILES, OnnxBackend
 from spacy_distilner.export import onnx as export
-from spacy_distilner.export.__main__ import app
+from spacy_distilner.cli import app
 from spacy_distilner.loading import load_classifier, load_tokenizer
 from tiny import IOB2
 
@@ -204,7 +204,7 @@ def test_cli_writes_a_usable_model_dir(iob_dir: Path, tmp_path: Path, source: st
     if source == "pipeline":
         src = tmp_path / "pipe"
         _pipeline(iob_dir).to_disk(src)
-    args = [str(src), str(tmp_path / "out"), "--precision", "fp32", "--precision", "int8"]
+    args = ["export-onnx", str(src), str(tmp_path / "out"), "--precision", "fp32", "--precision", "int8"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     record = json.loads((tmp_path / "out" / "validation.json").read_text())

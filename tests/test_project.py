@@ -4,16 +4,20 @@ the custom workflow converts JSONL and IOB data, and the run log records time, m
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from pathlib import Path
 
 import pytest
 import spacy
+import typer
 from spacy.tokens import DocBin
+from typer.testing import CliRunner
 from weasel.cli.run import project_run
 from weasel.util import load_project_config
 
-from spacy_distilner.training.runlog import run, table
+from spacy_distilner.cli import app
+from spacy_distilner.training.runlog import run
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW_COMMANDS = {
@@ -59,6 +63,20 @@ def test_workflows_chain_their_files(project: dict) -> None:
             made.update(commands[step]["outputs"])
 
 
+def test_scripts_call_the_one_cli(project: dict) -> None:
+    """The package's tools run as ``python -m spacy_distilner SUBCOMMAND``, never as modules of their own."""
+    subcommands = set(typer.main.get_command(app).commands)
+    called = set()
+    for command in project["commands"]:
+        for line in command["script"]:
+            words = shlex.split(line)
+            for i, word in enumerate(words[:-2]):
+                if word == "-m" and words[i + 1].startswith("spacy_distilner"):
+                    assert words[i + 1] == "spacy_distilner" and words[i + 2] in subcommands, line
+                    called.add(words[i + 2])
+    assert {"convert", "corpus", "checkpoints", "calibrate", "ship", "bench", "runlog", "export-onnx"} <= called
+
+
 def test_vars_reach_the_custom_commands(tmp_path: Path) -> None:
     overrides = {"vars.custom_train": str(tmp_path / "t.conll"), "vars.custom_config": "wnut_lora"}
     commands = {c["name"]: c for c in load_project_config(ROOT, overrides=overrides)["commands"]}
@@ -97,8 +115,8 @@ def test_runlog_records_time_memory_and_exit_code(tmp_path: Path) -> None:
     record = json.loads(out.read_text())
     assert record["returncode"] == 0 and record["wall_s"] >= 0 and record["peak_rss_mb"] > 200
     assert record["command"][0] == sys.executable
-    assert run(["python", "-c", "raise SystemExit(3)"], out) == 3
-    assert json.loads(out.read_text())["returncode"] == 3
+    result = CliRunner().invoke(app, ["runlog", "run", str(out), "--", "python", "-c", "raise SystemExit(3)"])
+    assert result.exit_code == 3 and json.loads(out.read_text())["returncode"] == 3
 
 
 def test_table_collects_scores_parameters_time_and_memory(tmp_path: Path) -> None:
@@ -116,11 +134,13 @@ def test_table_collects_scores_parameters_time_and_memory(tmp_path: Path) -> Non
         best.joinpath("meta.json").write_text(json.dumps(meta))
         run_record = {"wall_s": 90.0, "peak_rss_mb": 1234.5, "config_overrides": "--training.max_steps 2"}
         (tmp_path / f"{name}.run.json").write_text(json.dumps(run_record))
-    rows = table(tmp_path, tmp_path / "training", ["full", "lora"])
+    result = CliRunner().invoke(app, ["runlog", "table", str(tmp_path), str(tmp_path / "training"), "full", "lora"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads((tmp_path / "table.json").read_text())
     assert [(r["start"], r["method"], r["trainable"]) for r in rows] == [
         ("enc/full", "full", 100), ("enc/lora", "LoRA r=16", 7)
     ]
     markdown = (tmp_path / "table.md").read_text()
     assert "| lora | `enc/lora` | LoRA r=16 | 14 | 0.500 | 0.250 | **0.333** | 7 (7.00%) | 1.5 min | 1,234 MB |" in markdown
     assert "full: `--training.max_steps 2`" in markdown
-    assert json.loads((tmp_path / "table.json").read_text()) == rows
+    assert result.stdout == markdown

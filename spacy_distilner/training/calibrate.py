@@ -9,7 +9,6 @@ calibration error (10 equal-width bins) before and after.
 
 from __future__ import annotations
 
-import argparse
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,17 +120,3 @@ def calibrate(pipeline_dir: Path, dev_path: Path, output_dir: Path, metrics_dir:
     (metrics_dir / "calibration.json").write_text(json.dumps(result, indent=2))
     reliability_plot(before, after, best, metrics_dir / "reliability.png")
     return result
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("pipeline_dir", type=Path)
-    parser.add_argument("dev_path", type=Path)
-    parser.add_argument("output_dir", type=Path, help="where the calibrated pipeline is saved")
-    parser.add_argument("--metrics", type=Path, default=Path("metrics"))
-    args = parser.parse_args()
-    print(json.dumps(calibrate(args.pipeline_dir, args.dev_path, args.output_dir, args.metrics), indent=2))
-
-
-if __name__ == "__main__":
-    main()

@@ -2,7 +2,7 @@
 
 ``[training.before_update]`` with ``@callbacks = "spacy_distilner.checkpoints.v1"`` saves the
 distilner component's torch weights (safetensors) every ``every`` steps from step ``start``.
-``python -m spacy_distilner.training.checkpoints average PIPELINE OUT CKPT...`` loads a trained
+``distilner checkpoints average PIPELINE OUT CKPT...`` loads a trained
 pipeline (e.g. ``model-last``), replaces its weights with the element-wise mean of the
 checkpoints (the tail of a decaying schedule: checkpoint averaging) and saves it to ``OUT``.
 Weights are read from safetensors only.
@@ -70,27 +70,7 @@ def average(pipeline: Path, out: Path, checkpoints: Sequence[Path]) -> Language:
     return nlp
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m spacy_distilner.training.checkpoints", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    avg = sub.add_parser("average", help="average checkpoints into a copy of a trained pipeline")
-    avg.add_argument("pipeline", type=Path)
-    avg.add_argument("out", type=Path)
-    avg.add_argument("checkpoints", type=Path, nargs="+", help="checkpoint files, or folders of them")
-    avg.add_argument("--from-step", type=int, default=0, help="only checkpoints of this step or later")
-    args = parser.parse_args(argv)
-    chosen = select(args.checkpoints, args.from_step)
-    average(args.pipeline, args.out, chosen)
-    print(f"Saved the average of {len(chosen)} checkpoints ({', '.join(p.name for p in chosen)}) to {args.out}")
-
-
 def select(paths: Sequence[Path], from_step: int = 0) -> list[Path]:
     """Checkpoint files among ``paths`` (a folder stands for its ``step-*.safetensors``) from ``from_step`` on."""
     files = [f for p in paths for f in (sorted(p.glob("step-*.safetensors")) if p.is_dir() else [p])]
     return [f for f in files if not f.stem.startswith("step-") or int(f.stem[5:]) >= from_step]
-
-
-if __name__ == "__main__":
-    main()

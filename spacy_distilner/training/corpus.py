@@ -31,7 +31,6 @@ Two more input formats, chosen by ``--fmt`` or by the suffix (``.jsonl``, ``.spa
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 from collections import Counter
@@ -303,27 +302,3 @@ def format_stats(stats: dict) -> str:
     ]
     lines += [f"  {label}: {count}" for label, count in stats["entities"].items()]
     return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Command line: ``python -m spacy_distilner.training.corpus INPUT OUTPUT [options]``."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("input", type=Path, help="CoNLL-style, JSONL or DocBin NER file")
-    parser.add_argument("output", type=Path, help="DocBin file to write (.spacy)")
-    parser.add_argument(
-        "--fmt", choices=("auto", *INPUT_FORMATS), default="auto",
-        help="input format (auto: .jsonl and .spacy by suffix, else CoNLL-style detected from the lines)",
-    )
-    parser.add_argument("--lang", default="en", help="language of the blank pipeline (vocab; JSONL tokenizer)")
-    parser.add_argument(
-        "--sents-per-doc", type=int, default=1,
-        help="sentences per Doc for files without -DOCSTART- lines (default 1)",
-    )
-    args = parser.parse_args(argv)
-    stats = convert(args.input, args.output, args.fmt, args.lang, args.sents_per_doc)
-    print(f"{args.input} -> {args.output}")
-    print(format_stats(stats))
-
-
-if __name__ == "__main__":
-    main()

@@ -1,11 +1,11 @@
 """Record the wall time and peak memory of a training run, and collect runs into a table.
 
-``python -m spacy_distilner.training.runlog run OUT.json -- python -m spacy train ...`` runs the
+``distilner runlog run OUT.json -- python -m spacy train ...`` runs the
 command (its output streams through), then writes ``OUT.json`` with the wall seconds, the peak
 resident memory of the largest child process (``getrusage(RUSAGE_CHILDREN)``), the exit code and
 ``$SPACY_CONFIG_OVERRIDES`` (which ``spacy train`` applies), and exits with that code.
 
-``python -m spacy_distilner.training.runlog table OUT_DIR TRAINING_DIR NAME ...`` reads, per
+``distilner runlog table OUT_DIR TRAINING_DIR NAME ...`` reads, per
 ``NAME``, ``TRAINING_DIR/NAME/model-best`` (``meta.json``: dev scores of the best checkpoint and
 the trainable parameter counts; ``config.cfg``: start model and LoRA rank) and
 ``OUT_DIR/NAME.run.json``, and writes ``OUT_DIR/table.md`` and ``OUT_DIR/table.json``.
@@ -13,7 +13,6 @@ the trainable parameter counts; ``config.cfg``: start model and LoRA rank) and
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import resource
@@ -101,27 +100,3 @@ def table(out_dir: Path, training_dir: Path, names: Sequence[str]) -> list[dict]
     (out_dir / "table.json").write_text(json.dumps(rows, indent=2) + "\n")
     (out_dir / "table.md").write_text(markdown(rows))
     return rows
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Command line: ``run OUT.json -- COMMAND ...`` or ``table OUT_DIR TRAINING_DIR NAME ...``."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="action", required=True)
-    run_parser = sub.add_parser("run", help="run a command, record wall time and peak memory")
-    run_parser.add_argument("out", type=Path, help="JSON file to write")
-    run_parser.add_argument("command", nargs=argparse.REMAINDER, help="-- then the command")
-    table_parser = sub.add_parser("table", help="collect runs into table.md and table.json")
-    table_parser.add_argument("out_dir", type=Path, help="folder of the NAME.run.json files; the tables go here")
-    table_parser.add_argument("training_dir", type=Path, help="folder of the NAME/model-best pipelines")
-    table_parser.add_argument("names", nargs="+")
-    args = parser.parse_args(argv)
-    if args.action == "run":
-        command = args.command[1:] if args.command[:1] == ["--"] else args.command
-        if not command:
-            parser.error("run needs a command after --")
-        sys.exit(run(command, args.out))
-    print(markdown(table(args.out_dir, args.training_dir, args.names)), end="")
-
-
-if __name__ == "__main__":
-    main()

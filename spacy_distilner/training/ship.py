@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import shutil
 from pathlib import Path
 from typing import Optional, Sequence
@@ -45,19 +44,3 @@ def ship(
     if card is not None:
         shutil.copy(card, target / "MODEL_CARD.md")
     return target
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("pipeline_dir", type=Path)
-    parser.add_argument("--name", default="default", choices=sorted(KNOWN_MODELS), help="shipped model name")
-    parser.add_argument("--card", type=Path, default=None)
-    parser.add_argument("--external-embeddings", default=None, help="package that rebuilds the word embeddings")
-    parser.add_argument("--languages", default=None, help="comma-separated language codes; '' for any language")
-    args = parser.parse_args()
-    languages = None if args.languages is None else [x for x in args.languages.split(",") if x]
-    print(ship(args.pipeline_dir, KNOWN_MODELS[args.name], args.card, args.external_embeddings, languages))
-
-
-if __name__ == "__main__":
-    main()

@@ -1,6 +1,6 @@
 """Zero-shot cross-lingual table: entity F1 on WikiANN dev per language and model (MISC predictions dropped).
 
-    python -m spacy_distilner.training.xling ../shared/data/wikiann --models multilingual,default --out metrics/xling
+    distilner xling ../shared/data/wikiann --models multilingual,default --out metrics/xling
 
 WikiANN has PER/ORG/LOC only, so MISC predictions are ignored; its gold words are given
 (``gold_tokens``), as the sentences come tokenized. ``--limit N`` scores the first N sentences.
@@ -8,7 +8,6 @@ WikiANN has PER/ORG/LOC only, so MISC predictions are ignored; its gold words ar
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
@@ -61,22 +60,3 @@ def table(rows: list[dict]) -> str:
         gains = " | ".join(f"{100 * (f1[(models[0], lang)] - f1[(other, lang)]):+.1f}" for lang in langs)
         lines.append(f"| {models[0]} − {other} (F1 points) | {gains} |")
     return "\n".join(lines) + "\n"
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("data_dir", type=Path, help="WikiANN directory with <lang>/dev files")
-    parser.add_argument("--models", default="multilingual,default", help="comma-separated model names or paths")
-    parser.add_argument("--langs", default=",".join(LANGS))
-    parser.add_argument("--limit", type=int, default=0, help="first N sentences per language (0: all)")
-    parser.add_argument("--out", type=Path, default=Path("metrics/xling"))
-    args = parser.parse_args()
-    rows = run(args.data_dir, args.models.split(","), args.langs.split(","), args.limit)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "xling.json").write_text(json.dumps(rows, indent=2) + "\n")
-    (args.out / "xling.md").write_text(table(rows))
-    print(table(rows))
-
-
-if __name__ == "__main__":
-    main()
