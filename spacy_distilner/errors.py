@@ -74,6 +74,10 @@ class Errors(metaclass=_WithCodes):
         "backend='tensorflow' runs DistilBERT models (gelu or relu); this model is '{model_type}' with "
         "activation '{activation}': use backend='torch' or 'onnx'."
     )
+    D027 = (
+        "Could not write the {what} into the distilner cache '{path}' ({problem}), nor into a temporary "
+        "directory ({fallback_problem}). Free some disk space, or set $DISTILNER_CACHE to a writable directory."
+    )
     W001 = "precision='bf16' needs native bf16 kernels (AVX512-BF16 or AMX), which this CPU lacks: running fp32."
     W003 = (
         "The int8 graph in '{path}' was made for {made} int8 kernels, but this CPU runs {here} kernels. "
@@ -88,4 +92,9 @@ class Errors(metaclass=_WithCodes):
     W002 = (
         "The distilner model '{model}' was trained on text in: {languages}; this pipeline's language is "
         "'{lang}'. Expect fewer and less accurate entities; use a model trained for '{lang}' or a multilingual one."
+    )
+    W005 = (
+        "The distilner cache '{path}' cannot take the {what} ({problem}): writing it into a temporary directory "
+        "for this process ({fallback}), so the next process makes it again. Set $DISTILNER_CACHE to a writable "
+        "directory with free space to keep it."
     )

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import warnings
 from pathlib import Path
+from typing import Callable, Iterator
 
 import pytest
 import spacy
 
+from spacy_distilner import cache
+from spacy_distilner.export import onnx as export
 from spacy_distilner.settings import RANGES, Settings
+
+Mount = Callable[[str], Path]
+TEXT = "John Smith flew from London to New York on Tuesday to meet the people of Apple ."
 
 
 @pytest.mark.parametrize(
@@ -74,3 +83,121 @@ def test_a_short_max_length_blames_max_length_not_the_models_stored_stride(tmp_p
     with pytest.raises(ValueError, match=r"Setting max_length must be an integer in \[19, 64\].*stored stride 16"):
         short.engine
     assert spacy.blank("en").add_pipe("distilner", config={"model": model, "max_length": 10, "stride": 2}).stride == 2
+
+
+# ----------------------------------------------------------------------------- unwritable caches
+@pytest.fixture()
+def tmpfs(tmp_path: Path) -> Iterator[Mount]:
+    """``tmpfs(options)``: a fresh tmpfs mounted with ``options`` (``ro``, ``size=64k``), unmounted afterwards.
+
+    Mounting needs root and the right to mount (a container may lack it): skipped otherwise."""
+    mounted: list[Path] = []
+
+    def mount(options: str) -> Path:
+        if os.geteuid() != 0:
+            pytest.skip("mounting a tmpfs (read-only or full-disk cases) needs root")
+        point = tmp_path / f"mnt{len(mounted)}"
+        point.mkdir()
+        command = ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(point)]
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode:
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+        mounted.append(point)
+        return point
+
+    yield mount
+    for point in mounted:
+        subprocess.run(["umount", str(point)], check=True)
+
+
+@pytest.fixture()
+def fresh_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test gets its own process fallback directory."""
+    monkeypatch.setattr(cache, "_PROCESS_DIRS", [])
+
+
+def _onnx_pipeline(model: Path, cache_path: Path, monkeypatch: pytest.MonkeyPatch) -> spacy.language.Language:
+    monkeypatch.setenv("DISTILNER_CACHE", str(cache_path))
+    nlp = spacy.blank("en")
+    nlp.add_pipe("distilner", config={"model": str(model), "backend": "onnx"})
+    return nlp
+
+
+def _files(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.is_file()]
+
+
+def _runs_from_the_fallback(nlp: spacy.language.Language, cache_path: Path, problem: str) -> None:
+    """The export lands in this process's temporary directory with W005 naming the cache, the problem
+    and $DISTILNER_CACHE, and the pipeline then runs."""
+    warning = rf"W005\] The distilner cache '{cache_path}' cannot take the ONNX export \(.*{problem}.*DISTILNER_CACHE"
+    with pytest.warns(UserWarning, match=warning):
+        doc = nlp(TEXT)
+    assert len(doc._.ner_probs) == len(doc)
+    path = nlp.get_pipe("distilner").engine.backend.path
+    assert path.is_file() and path.is_relative_to(cache._process_dir())
+
+
+@pytest.mark.usefixtures("fresh_fallback")
+def test_a_cache_path_under_a_file_falls_back_to_a_temporary_directory(
+    iob_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "file").write_text("not a directory")
+    nlp = _onnx_pipeline(iob_dir, tmp_path / "file" / "cache", monkeypatch)
+    _runs_from_the_fallback(nlp, tmp_path / "file" / "cache", "Not a directory")
+
+
+@pytest.mark.usefixtures("fresh_fallback")
+def test_a_read_only_cache_falls_back_to_a_temporary_directory(
+    iob_dir: Path, tmpfs: Mount, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    read_only = tmpfs("ro")
+    nlp = _onnx_pipeline(iob_dir, read_only / "cache", monkeypatch)
+    _runs_from_the_fallback(nlp, read_only / "cache", "Read-only file system")
+
+
+@pytest.mark.usefixtures("fresh_fallback")
+def test_a_read_only_cache_serves_the_exports_it_holds(
+    iob_dir: Path, tmpfs: Mount, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    disk = tmpfs("size=4m")
+    first = _onnx_pipeline(iob_dir, disk, monkeypatch)
+    expected = [(e.start, e.end, e.label_) for e in first(TEXT).ents]
+    subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+    again = _onnx_pipeline(iob_dir, disk, monkeypatch)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert [(e.start, e.end, e.label_) for e in again(TEXT).ents] == expected
+    assert not [w for w in caught if "W005" in str(w.message)]
+    assert again.get_pipe("distilner").engine.backend.path.is_relative_to(disk)
+
+
+@pytest.mark.usefixtures("fresh_fallback")
+def test_a_full_disk_is_seen_before_the_export(
+    iob_dir: Path, tmpfs: Mount, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    full = tmpfs("size=64k")
+    _runs_from_the_fallback(_onnx_pipeline(iob_dir, full / "cache", monkeypatch), full / "cache", "MB free")
+    assert _files(full) == []
+
+
+@pytest.mark.usefixtures("fresh_fallback")
+def test_a_disk_that_fills_during_the_export_leaves_no_partial_file(
+    iob_dir: Path, tmpfs: Mount, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    full = tmpfs("size=64k")
+    monkeypatch.setattr(export, "_export_bytes", lambda hf_model, precision: 0)  # unseen by the check before
+    nlp = _onnx_pipeline(iob_dir, full / "cache", monkeypatch)
+    _runs_from_the_fallback(nlp, full / "cache", "No space left on device")
+    assert _files(full) == []
+
+
+def test_no_writable_place_at_all_is_a_coded_error_naming_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "file").write_text("not a directory")
+    monkeypatch.setenv("DISTILNER_CACHE", str(tmp_path / "file" / "cache"))
+    monkeypatch.setattr(cache, "_PROCESS_DIRS", [tmp_path / "file" / "tmp"])
+    error = r"D027\] Could not write the ONNX export into the distilner cache '.*file/cache'.*DISTILNER_CACHE"
+    with pytest.warns(UserWarning, match="W005"), pytest.raises(ValueError, match=error):
+        cache.write_cached("onnx/key", lambda folder: folder / "model.onnx", "ONNX export")

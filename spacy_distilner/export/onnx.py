@@ -20,7 +20,7 @@ import numpy as np
 
 from ..backends.onnx import ONNX_FILES, OnnxBackend
 from ..decode import TagSet, decode
-from ..cache import cache_dir
+from ..cache import cache_dir, write_cached
 from ..cpu import Int8Family
 from ..tokenize import model_limit
 
@@ -268,18 +268,29 @@ def _fingerprint(hf_model: Any, precision: str, opset: int) -> str:
     return digest.hexdigest()[:32]
 
 
-def cached_export(hf_model: Any, tokenizer: Any, precision: str, opset: int = 17, root: Optional[Path] = None) -> Path:
-    """The ONNX file of ``hf_model`` at ``precision``, exported once into the cache (keyed by content);
+def _export_bytes(hf_model: Any, precision: str) -> int:
+    """About the disk space an export needs at its peak: the raw and the optimized fp32 graph, and the derived one."""
+    n_params = sum(p.numel() for p in hf_model.parameters())
+    return n_params * (8 + {"fp32": 0, "int8": 1, "fp16": 2}[precision])
+
+
+def cached_export(hf_model: Any, tokenizer: Any, precision: str, opset: int = 17) -> Path:
+    """The ONNX file of ``hf_model`` at ``precision``, exported once into the cache (keyed by content;
+    where the cache cannot take it, into a temporary directory for this process: ``cache.write_cached``);
     int8 is calibrated with ``tokenizer`` (outlier Linears stay fp32)."""
-    target = (root or cache_dir()) / "onnx" / _fingerprint(hf_model, precision, opset) / ONNX_FILES[precision]
-    if target.is_file():
+    key, name = f"onnx/{_fingerprint(hf_model, precision, opset)}", ONNX_FILES[precision]
+    if (cache_dir() / key / name).is_file():  # a read-only cache still serves what it holds
+        return cache_dir() / key / name
+
+    def export(folder: Path) -> Path:
+        target = folder / name
+        if not target.is_file():
+            with tempfile.TemporaryDirectory(dir=folder) as tmp:  # atomic: concurrent exports do not clash
+                recipe = Int8Recipe.for_cpu().calibrated(hf_model, tokenizer) if precision == "int8" else None
+                os.replace(export_variants(hf_model, tmp, (precision,), opset, recipe)[precision], target)
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:  # atomic: concurrent exports do not clash
-        recipe = Int8Recipe.for_cpu().calibrated(hf_model, tokenizer) if precision == "int8" else None
-        path = export_variants(hf_model, tmp, (precision,), opset, recipe)[precision]
-        os.replace(path, target)
-    return target
+
+    return write_cached(key, export, "ONNX export", _export_bytes(hf_model, precision))
 
 
 def fused_ops(onnx_path: str | Path) -> dict[str, int]:
