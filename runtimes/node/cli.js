@@ -27,7 +27,8 @@ Tag entities in JSON lines ({"text": ..., "meta": ...}) with a model exported by
 
 Options:
   -m, --model DIR            exported model directory (required)
-      --precision P          stored graph to run: ${PRECISIONS.join(", ")} (default fp32)
+      --precision P          stored graph to run: ${PRECISIONS.join(", ")}
+                             (default: fp32, or the only graph the directory holds)
       --onnx FILE            run this ONNX file instead of the stored graph
       --threads N            onnxruntime intra-op threads (default: onnxruntime's)
       --decoding D           ${DECODINGS.join(" or ")} (default viterbi)
@@ -55,7 +56,7 @@ function parseOptions(argv) {
       strict: true,
       options: {
         model: { type: "string", short: "m" },
-        precision: { type: "string", default: "fp32" },
+        precision: { type: "string" },
         onnx: { type: "string" },
         threads: { type: "string" },
         decoding: { type: "string", default: "viterbi" },
@@ -94,7 +95,7 @@ function parseOptions(argv) {
   return {
     model: values.model,
     load: {
-      precision: choice("precision", PRECISIONS),
+      precision: values.precision === undefined ? undefined : choice("precision", PRECISIONS),
       onnx: values.onnx,
       threads: number("threads", true),
       decoding: /** @type {"viterbi" | "greedy"} */ (choice("decoding", DECODINGS)),

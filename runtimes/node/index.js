@@ -21,7 +21,8 @@ const { ONNX_FILES, PRECISIONS, readModelDir } = require("./src/modeldir");
 
 /**
  * @typedef {object} LoadOptions
- * @property {string} [precision]  which stored graph: "fp32" (default), "int8" or "fp16"
+ * @property {string} [precision]  which stored graph: "fp32", "int8" or "fp16" (default: fp32, or the only graph
+ *   the directory holds)
  * @property {string} [onnx]  an ONNX file to run instead of the stored graph of `precision`
  * @property {number} [threads]  onnxruntime intra-op threads (default: onnxruntime's)
  * @property {"viterbi" | "greedy"} [decoding]  the most probable valid tag sequence (default), or each word's argmax

@@ -36,6 +36,9 @@ const MESSAGES = {
     `The tokenizer in '${file}' is not supported here: ${what} (this runtime reads BERT WordPiece tokenizers).`,
   N003: (file, err) => `Could not load the ONNX graph '${file}': ${err}`,
   N004: (what, value) => `Invalid ${what}: ${value}.`,
+  N005: (dir, precisions) =>
+    `Model directory '${dir}' holds several ONNX graphs but no fp32 one (${precisions.join(", ")}): ` +
+    "choose one with precision.",
   // a bad input line of the CLI (Python's `records` gives the same reasons, without codes)
   N010: () => "invalid UTF-8",
   N011: (reason) => `invalid JSON (${reason})`,

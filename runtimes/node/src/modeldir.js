@@ -28,6 +28,20 @@ const PRECISIONS = Object.keys(ONNX_FILES);
  */
 
 /**
+ * The stored graph to run when no precision is given: fp32 where the directory holds it, else the only
+ * graph it holds (fp32, and so a missing-file error, when it holds none).
+ * @param {string} dir
+ * @returns {string}
+ */
+function defaultPrecision(dir) {
+  const stored = PRECISIONS.filter((p) =>
+    fs.existsSync(path.join(dir, ONNX_FILES[/** @type {keyof typeof ONNX_FILES} */ (p)])),
+  );
+  if (stored.length > 1 && !stored.includes("fp32")) throw error("N005", dir, stored);
+  return stored.length === 1 ? stored[0] : "fp32";
+}
+
+/**
  * The JSON object in `file`; undefined when it is absent and not `required`.
  * @param {string} file
  * @param {boolean} required
@@ -57,12 +71,15 @@ function readJson(file, required) {
 /**
  * Read the model directory `dir`.
  * @param {string} dir
- * @param {{precision?: string, onnx?: string}} [choice]  which graph: a precision (default fp32) or a file
+ * @param {{precision?: string, onnx?: string}} [choice]  which graph: a file, or a stored precision (default:
+ *   fp32, or the only graph the directory holds)
  * @returns {ModelFiles}
  */
-function readModelDir(dir, { precision = "fp32", onnx } = {}) {
+function readModelDir(dir, { precision, onnx } = {}) {
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw error("D001", dir);
-  if (!PRECISIONS.includes(precision)) throw error("D009", "precision", precision, PRECISIONS);
+  if (precision !== undefined && !PRECISIONS.includes(precision)) {
+    throw error("D009", "precision", precision, PRECISIONS);
+  }
   const configFile = path.join(dir, "config.json");
   const config = readJson(configFile, true);
   if (!config.id2label || typeof config.id2label !== "object") throw error("D022", configFile, "no id2label");
@@ -77,7 +94,8 @@ function readModelDir(dir, { precision = "fp32", onnx } = {}) {
     stored.max_length || Math.min(config.max_position_embeddings ?? Infinity, tokenizer.maxLength),
   );
   if (!Number.isFinite(maxLength)) throw error("D022", configFile, "no max_position_embeddings");
-  const graph = onnx ?? path.join(dir, ONNX_FILES[/** @type {keyof typeof ONNX_FILES} */ (precision)]);
+  const graph =
+    onnx ?? path.join(dir, ONNX_FILES[/** @type {keyof typeof ONNX_FILES} */ (precision ?? defaultPrecision(dir))]);
   if (!fs.existsSync(graph)) throw error("N001", graph);
   return {
     tagset: TagSet.fromId2label(config.id2label),

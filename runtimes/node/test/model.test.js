@@ -132,6 +132,33 @@ test("CLI: --on-error fail stops with exit code 1; bad options exit 2, a bad mod
   assert.match(missing.stderr, /\[D001\]/);
 });
 
+test("without --precision the only stored graph runs; several without fp32 need a precision", { skip }, async () => {
+  const dir = /** @type {string} */ (MODEL);
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "distilner-node-"));
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    if (entry.isFile() && !entry.name.endsWith(".onnx")) {
+      fs.copyFileSync(path.join(dir, entry.name), path.join(tmp, entry.name));
+    }
+  }
+  fs.copyFileSync(path.join(dir, "model.onnx"), path.join(tmp, "model_int8.onnx")); // the only graph: int8's name
+  const [fp32, only] = await Promise.all([load(dir), load(tmp)]);
+  assert.deepEqual(await only.annotate(TEXTS), await fp32.annotate(TEXTS));
+  await Promise.all([fp32, only].map((n) => n.close()));
+  await assert.rejects(load(tmp, { precision: "fp32" }), /\[N001\].*model\.onnx/);
+  const input = `${JSON.stringify({ text: TEXTS[0] })}\n`;
+  const [stored, given] = [cli(["--model", tmp], input), cli(["--model", dir], input)];
+  assert.equal(stored.status, 0, stored.stderr);
+  assert.equal(stored.stdout, given.stdout);
+  fs.copyFileSync(path.join(dir, "model.onnx"), path.join(tmp, "model_fp16.onnx"));
+  await assert.rejects(load(tmp), /\[N005\].*int8, fp16/);
+  const several = cli(["--model", tmp], input);
+  assert.equal(several.status, 1);
+  assert.match(several.stderr, /\[N005\]/);
+  const fp16 = await load(tmp, { precision: "fp16" });
+  await fp16.close();
+  fs.rmSync(tmp, { recursive: true });
+});
+
 test(
   "pieces equal those of the Python tokenizer of each model",
   { skip: PIECES ? false : "set DISTILNER_NODE_PIECES" },
