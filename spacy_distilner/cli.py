@@ -20,8 +20,8 @@ import typer
 from tqdm import tqdm
 from wasabi import Printer
 
-from .casing import CASINGS, CapsView
-from .commands import bench, convert, export, training, new_app
+from .casing import CapsView
+from .commands import CasingName, bench, convert, export, training, new_app
 from .settings import PRECISIONS
 
 if TYPE_CHECKING:  # spaCy (and with it torch) is imported by the commands that run a pipeline, not by --help
@@ -60,7 +60,6 @@ class OutputFormat(str, Enum):
 
 
 # the component's choices; which precision each backend supports is checked when it is built
-CasingName = Enum("CasingName", {name: name for name in CASINGS}, type=str)  # type: ignore[misc]
 CapsViewName = Enum("CapsViewName", {name: name for name in get_args(CapsView)}, type=str)  # type: ignore[misc]
 BackendName = Enum("BackendName", {name: name for name in PRECISIONS}, type=str)  # type: ignore[misc]
 Precision = Enum(  # type: ignore[misc]

@@ -8,7 +8,13 @@ command line starts.
 
 from __future__ import annotations
 
+from enum import Enum
+
 import typer
+
+from ..casing import CASINGS
+
+CasingName = Enum("CasingName", {name: name for name in CASINGS}, type=str)  # type: ignore[misc]
 
 
 def new_app(help: str) -> typer.Typer:

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..loading import KNOWN_MODELS
-from . import new_app
+from . import CasingName, new_app
 
 checkpoints = new_app(
     "Average weight checkpoints.\n\nThe checkpoints are saved during spacy train by the callback "
@@ -70,6 +70,9 @@ def calibrate(
     metrics: Annotated[
         Path, typer.Option("--metrics", help="Directory for calibration.json and reliability.png.")
     ] = Path("metrics"),
+    casing: Annotated[
+        list[CasingName], typer.Option("--casing", help="Fit on the dev set in this casing too (repeat; default: as-given).")
+    ] = [],
 ) -> None:
     """Fit the confidence temperature on a dev set.
 
@@ -78,7 +81,8 @@ def calibrate(
     """
     from ..training.calibrate import calibrate as fit_temperature
 
-    typer.echo(json.dumps(fit_temperature(pipeline_dir, dev_path, output_dir, metrics), indent=2))
+    casings = [c.value for c in casing] or ["as-given"]
+    typer.echo(json.dumps(fit_temperature(pipeline_dir, dev_path, output_dir, metrics, casings), indent=2))
 
 
 @checkpoints.command("average")

@@ -12,14 +12,17 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import spacy
 from spacy.tokens import Doc, DocBin
 
 from ..align import softmax, token_bounds
+from ..casing import Casing, recase
 from ..component import find_component
 from ..decode import TagSet, decode, span_confidence, tag_path
+from .augment import recased_doc
 
 
 @dataclass
@@ -88,35 +91,55 @@ def reliability_plot(before: EntityOutcomes, after: EntityOutcomes, temperature:
     plt.close(fig)
 
 
-def calibrate(pipeline_dir: Path, dev_path: Path, output_dir: Path, metrics_dir: Path) -> dict:
-    """Fit the temperature on ``dev_path``, save the calibrated pipeline and metrics (JSON + PNG)."""
+def _concat(parts: list[EntityOutcomes]) -> EntityOutcomes:
+    return EntityOutcomes(np.concatenate([p.confidence for p in parts]), np.concatenate([p.correct for p in parts]))
+
+
+def calibrate(
+    pipeline_dir: Path, dev_path: Path, output_dir: Path, metrics_dir: Path, casings: Sequence[Casing] = ("as-given",)
+) -> dict:
+    """Fit the temperature on ``dev_path`` read in each of ``casings`` (pooled), save the calibrated
+    pipeline and metrics (JSON + PNG; ECE before and after per casing)."""
     nlp = spacy.load(pipeline_dir)
     pipe = find_component(nlp)
     pipe.temperature = 1.0
-    golds = list(DocBin().from_disk(dev_path).get_docs(nlp.vocab))
-    docs = list(nlp.pipe(g.text for g in golds))
-    logits = [doc._.ner_logits for doc in docs]
-    paths = [
-        tag_path(token_logits, pipe.tagset, pipe.settings.decoding, token_bounds(doc)[2])
-        for token_logits, doc in zip(logits, docs)
-    ]
+    dev = list(DocBin().from_disk(dev_path).get_docs(nlp.vocab))
+    runs = {}
+    for casing in casings:
+        golds = [recased_doc(g, recase(g.text, casing)) for g in dev] if casing != "as-given" else dev
+        docs = list(nlp.pipe(g.text for g in golds))
+        logits = [doc._.ner_logits for doc in docs]
+        paths = [
+            tag_path(token_logits, pipe.tagset, pipe.settings.decoding, token_bounds(doc)[2])
+            for token_logits, doc in zip(logits, docs)
+        ]
+        runs[casing] = (logits, paths, docs, golds)
+
+    def pooled(t: float) -> dict[str, EntityOutcomes]:
+        return {casing: outcomes(*run, pipe.tagset, t) for casing, run in runs.items()}
+
     grid = np.round(np.arange(0.5, 4.01, 0.05), 2)
-    losses = [log_loss(outcomes(logits, paths, docs, golds, pipe.tagset, t)) for t in grid]
+    losses = [log_loss(_concat(list(pooled(t).values()))) for t in grid]
     best = float(grid[int(np.argmin(losses))])
-    before = outcomes(logits, paths, docs, golds, pipe.tagset, 1.0)
-    after = outcomes(logits, paths, docs, golds, pipe.tagset, best)
+    before, after = pooled(1.0), pooled(best)
     pipe.temperature = best
     nlp.to_disk(output_dir)
     metrics_dir.mkdir(parents=True, exist_ok=True)
+    all_before, all_after = _concat(list(before.values())), _concat(list(after.values()))
     result = {
         "temperature": best,
-        "entities": int(len(before.confidence)),
-        "ece_before": ece(before),
-        "ece_after": ece(after),
-        "log_loss_before": log_loss(before),
-        "log_loss_after": log_loss(after),
-        "accuracy": float(before.correct.mean()) if len(before.correct) else 0.0,
+        "casings": list(casings),
+        "entities": int(len(all_before.confidence)),
+        "ece_before": ece(all_before),
+        "ece_after": ece(all_after),
+        "log_loss_before": log_loss(all_before),
+        "log_loss_after": log_loss(all_after),
+        "accuracy": float(all_before.correct.mean()) if len(all_before.correct) else 0.0,
+        "per_casing": {
+            c: {"entities": int(len(before[c].confidence)), "ece_before": ece(before[c]), "ece_after": ece(after[c])}
+            for c in casings
+        },
     }
     (metrics_dir / "calibration.json").write_text(json.dumps(result, indent=2))
-    reliability_plot(before, after, best, metrics_dir / "reliability.png")
+    reliability_plot(all_before, all_after, best, metrics_dir / "reliability.png")
     return result
