@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Sequence
 
 import torch
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 from transformers import DistilBertConfig, DistilBertForTokenClassification, DistilBertTokenizerFast
 
 IOB2 = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC")
@@ -27,6 +28,18 @@ def write_vocab(path: Path, words: Sequence[str] = WORDS) -> Path:
     return path
 
 
+def make_tokenizer(vocab: Path, lowercase: bool, max_length: int) -> DistilBertTokenizerFast:
+    """A BERT WordPiece fast tokenizer over ``vocab``, built with ``tokenizers`` (transformers 5 reads
+    no ``vocab_file`` argument: its tokenizer would hold the five special tokens only)."""
+    ids = {w: i for i, w in enumerate(vocab.read_text(encoding="utf8").splitlines())}
+    tok = Tokenizer(models.WordPiece(ids, unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=lowercase)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece()
+    tok.post_processor = processors.BertProcessing(("[SEP]", ids["[SEP]"]), ("[CLS]", ids["[CLS]"]))
+    return DistilBertTokenizerFast(tokenizer_object=tok, do_lower_case=lowercase, model_max_length=max_length)
+
+
 def make_tiny_model(
     out_dir: Path,
     tags: Sequence[str] = IOB2,
@@ -37,9 +50,7 @@ def make_tiny_model(
     """Save a random 2-layer DistilBertForTokenClassification and its fast tokenizer."""
     out_dir.mkdir(parents=True, exist_ok=True)
     vocab = write_vocab(out_dir / "vocab.txt")
-    tokenizer = DistilBertTokenizerFast(
-        vocab_file=str(vocab), do_lower_case=lowercase, model_max_length=max_position_embeddings
-    )
+    tokenizer = make_tokenizer(vocab, lowercase, max_position_embeddings)
     torch.manual_seed(seed)
     config = DistilBertConfig(
         vocab_size=len(tokenizer),
