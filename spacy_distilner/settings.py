@@ -83,7 +83,7 @@ class Settings:
     max_batch_tokens: int = 8192
     pooling: Pooling = "first"
     decoding: Decoding = "viterbi"
-    caps_view: CapsView = "as-given"
+    caps_view: CapsView = "title"
     threshold: float = 0.0
     store_probs: bool = True
     ents_mode: EntsMode = "overwrite"

@@ -173,7 +173,7 @@ def test_component_reads_the_caps_view_and_annotates_the_original_text(cased_dir
     viewing = spacy.blank("en")
     viewing.add_pipe("distilner", config={"model": str(cased_dir), "caps_view": view})
     plain = spacy.blank("en")
-    plain.add_pipe("distilner", config={"model": str(cased_dir)})
+    plain.add_pipe("distilner", config={"model": str(cased_dir), "caps_view": "as-given"})
     doc, ref = viewing(text), plain(caps_view(text, view))  # type: ignore[arg-type]
     assert doc.text == text
     assert [(e.start_char, e.end_char, e.label_) for e in doc.ents] == [(e.start_char, e.end_char, e.label_) for e in ref.ents]
