@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from enum import Enum
@@ -34,6 +36,20 @@ if TYPE_CHECKING:  # spaCy (and with it torch) is imported by the commands that 
 HELP = "Tag entities with distilner; build, train, export and benchmark its models."
 app = new_app(HELP)
 msg = Printer(no_print=True)  # formats; ``_say`` prints to stderr
+
+
+def _terminated(signum: int, frame: Any) -> NoReturn:
+    """SIGTERM unwinds like Ctrl-C: temporary files are removed, an old output is kept; exit code 143."""
+    raise SystemExit(128 + signum)
+
+
+@app.callback()
+def _on_sigterm(ctx: typer.Context) -> None:
+    # kill, systemd, Kubernetes and timeout stop a process with SIGTERM, whose default ends it at once;
+    # the handler before is back when the command is done (a caller's own, e.g. pytest's)
+    if threading.current_thread() is threading.main_thread():
+        before = signal.signal(signal.SIGTERM, _terminated)
+        ctx.call_on_close(lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL if before is None else before))
 
 
 class OnError(str, Enum):

@@ -78,6 +78,7 @@ class Errors(metaclass=_WithCodes):
         "Could not write the {what} into the distilner cache '{path}' ({problem}), nor into a temporary "
         "directory ({fallback_problem}). Free some disk space, or set $DISTILNER_CACHE to a writable directory."
     )
+    D028 = "Cannot write the output '{path}': its directory '{folder}' is not writable ({problem}); choose another OUTPUT."
     W001 = "precision='bf16' needs native bf16 kernels (AVX512-BF16 or AMX), which this CPU lacks: running fp32."
     W003 = (
         "The int8 graph in '{path}' was made for {made} int8 kernels, but this CPU runs {here} kernels. "

@@ -26,6 +26,7 @@ from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 
 from .component import DistilNER, component_name
+from .errors import Errors
 
 InputFormat = Literal["auto", "text", "jsonl"]
 Record = tuple[str, Any]  # (text, meta)
@@ -240,9 +241,9 @@ def atomic_output(path: Path) -> Iterator[Path]:
 def check_output(output: str, inputs: Sequence[str]) -> None:
     """Refuse an ``output`` that would destroy an input or cannot be written (``-`` is stdout).
 
-    Raises ``ValueError`` when the output is a directory, its directory is missing, it is the same
-    file as an input (through ``..``, a symlink or a hard link), or a ``.txt`` file inside an input
-    directory (it would be read as input).
+    Raises ``ValueError`` when the output is a directory, its directory is missing or not writable
+    (D028), it is the same file as an input (through ``..``, a symlink or a hard link), or a ``.txt``
+    file inside an input directory (it would be read as input).
     """
     if output == "-":
         return
@@ -251,6 +252,11 @@ def check_output(output: str, inputs: Sequence[str]) -> None:
         raise ValueError(f"Output {output} is a directory; give a file name.")
     if not out.parent.is_dir():
         raise ValueError(f"Output directory does not exist: {out.parent}")
+    try:  # atomic_output's temporary file goes beside the output
+        with tempfile.TemporaryFile(dir=out.parent):
+            pass
+    except OSError as err:
+        raise ValueError(Errors.D028.format(path=output, folder=out.parent, problem=err.strerror or err)) from err
     target = out.resolve()
     for source in inputs:
         if source == "-" or not Path(source).exists():

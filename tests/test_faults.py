@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import os
+import signal
+import socket
 import subprocess
+import sys
+import time
+import urllib.request
 import warnings
 from pathlib import Path
 from typing import Callable, Iterator
@@ -11,7 +16,10 @@ from typing import Callable, Iterator
 import pytest
 import spacy
 
+from typer.testing import CliRunner
+
 from spacy_distilner import cache
+from spacy_distilner.cli import app
 from spacy_distilner.export import onnx as export
 from spacy_distilner.settings import RANGES, Settings
 
@@ -201,3 +209,72 @@ def test_no_writable_place_at_all_is_a_coded_error_naming_the_cache(
     error = r"D027\] Could not write the ONNX export into the distilner cache '.*file/cache'.*DISTILNER_CACHE"
     with pytest.warns(UserWarning, match="W005"), pytest.raises(ValueError, match=error):
         cache.write_cached("onnx/key", lambda folder: folder / "model.onnx", "ONNX export")
+
+
+# ------------------------------------------------------------------- unwritable outputs, SIGTERM
+@pytest.mark.parametrize("command, output", [("annotate", "out.jsonl"), ("render", "out.html")])
+def test_a_read_only_output_directory_fails_before_the_model_loads(
+    tmpfs: Mount, tmp_path: Path, command: str, output: str
+) -> None:
+    """D028, exit code 1, no traceback; the model (which does not exist) is never loaded."""
+    (tmp_path / "in.txt").write_text("John Smith lives in London.\n")
+    args = [command, str(tmp_path / "in.txt"), str(tmpfs("ro") / output), "--model", str(tmp_path / "nothing")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1 and "D028" in result.output and "Read-only file system" in result.output
+    assert isinstance(result.exception, SystemExit) and "Traceback" not in result.output
+
+
+def _wait_for(check: Callable[[], bool], what: str, seconds: float = 600) -> None:
+    """Poll ``check`` until true (a loaded machine may take minutes to import torch and spaCy)."""
+    end = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < end, f"no {what} after {seconds} s"
+        time.sleep(0.2)
+
+
+def test_sigterm_while_annotating_keeps_the_old_output_and_removes_the_temporary_file(
+    iob_dir: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "in.txt").write_text("John Smith flew from London to New York on Tuesday.\n" * 200_000)
+    out = tmp_path / "out.jsonl"
+    out.write_text("the old output\n")
+    cmd = [sys.executable, "-m", "spacy_distilner", "annotate", str(tmp_path / "in.txt"), str(out), "-m", str(iob_dir)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    temporary = lambda: [p for p in tmp_path.glob(".out.jsonl.*.tmp") if p.stat().st_size > 0]  # noqa: E731
+    try:
+        _wait_for(lambda: bool(temporary()) or proc.poll() is not None, "temporary output")
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=300)
+    finally:
+        proc.kill()
+    assert proc.returncode == 143, stderr
+    assert "Traceback" not in stderr
+    assert out.read_text() == "the old output\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.txt", "out.jsonl"]
+
+
+def test_serve_shuts_down_gracefully_on_sigterm(iob_dir: Path) -> None:
+    pytest.importorskip("uvicorn", reason="serve needs the 'serve' extra")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cmd = [sys.executable, "-m", "spacy_distilner", "serve", "--model", str(iob_dir), "--port", str(port)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def healthy() -> bool:
+        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    try:
+        _wait_for(healthy, "healthy server")
+        proc.send_signal(signal.SIGTERM)
+        log, _ = proc.communicate(timeout=300)
+    finally:
+        proc.kill()
+    assert proc.returncode == 143, log
+    assert "Application shutdown complete" in log and "Traceback" not in log
