@@ -21,6 +21,30 @@ os.environ.setdefault("DISTILNER_CPU_FLAGS", "avx2")
 settings.load_profile("distilner")
 
 
+#: The core suite (``pytest -m core``), run in a second environment beside the newest transformers 5.x:
+#: the component and its stages, real text, the default model, ONNX, serialization and loading,
+#: transformers' own pipeline, precision and training. It needs only the ``test-core`` extra.
+CORE = {
+    "test_component.py",
+    "test_stages.py",
+    "test_real_text.py",
+    "test_default_model.py",
+    "test_onnx.py",
+    "test_safety.py",
+    "test_hf_api.py",
+    "test_parity.py",
+    "test_precision.py",
+    "test_training.py",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the tests of the ``CORE`` files ``core``."""
+    for item in items:
+        if item.path.name in CORE:
+            item.add_marker(pytest.mark.core)
+
+
 @pytest.fixture(scope="session")
 def iob_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random IOB2 DistilBERT token classifier (64-piece window)."""
