@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import random
 import shutil
 import subprocess
 from pathlib import Path
@@ -19,6 +20,7 @@ import pytest
 import spacy
 from typer.testing import CliRunner
 
+from spacy_distilner.casing import caps_view
 from spacy_distilner.cli import app
 from spacy_distilner.loading import load_tokenizer
 from spacy_distilner.records import doc_to_json
@@ -37,6 +39,16 @@ TEXTS = [
     "Caf\u00e9 M\u00fcller in Z\u00fcrich \u2014 e\u0301t\u00e9 2-1 1996-08-30",
     " ".join(["Google said John went to Paris with the president of Germany."] * 12),  # several windows
     "   ",
+]
+# ALL-CAPS headlines and datelines: both runtimes read runs of 3+ such words Title Cased by default
+HEADLINES = [
+    "SOCCER - JAPAN GET LUCKY WIN , CHINA IN SURPRISE DEFEAT .",
+    "JOHN SMITH AND MARY SMITH WENT TO NEW YORK WITH APPLE TODAY",
+    "EU REJECTS GERMAN CALL TO BOYCOTT BRITISH LAMB .\nPeter Blackburn\nBRUSSELS 1996-08-22",
+    "Results of the GERMAN FIRST DIVISION matches on Saturday : BAYERN MUNICH 2 HAMBURG 1",
+    "THE PRESIDENT OF GERMANY SAID : GOOGLE , APPLE AND THE UNITED STATES\nJohn Smith said so in LONDON today .",
+    "CRICKET - LEICESTERSHIRE TAKE OVER AT TOP\nLONDON 1996-08-30\nMARY SMITH OF PARIS took four for 38 .",
+    " ".join(["GOOGLE SAID JOHN WENT TO PARIS WITH THE PRESIDENT OF GERMANY ."] * 8),  # several windows
 ]
 
 
@@ -100,6 +112,13 @@ def bilou_model(tmp_path_factory: pytest.TempPathFactory, onnx_cache: Any) -> Pa
 
 
 @pytest.fixture(scope="module")
+def cased_model(tmp_path_factory: pytest.TempPathFactory, onnx_cache: Any) -> Path:
+    """Tiny IOB2 model whose tokenizer keeps case (so the caps view changes what it reads), exported."""
+    src = make_tiny_model(tmp_path_factory.mktemp("cased_src"), IOB2, seed=2, lowercase=False)
+    return _export(src, tmp_path_factory.mktemp("cased"))
+
+
+@pytest.fixture(scope="module")
 def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return compare.write_inputs(TEXTS, tmp_path_factory.mktemp("inputs") / "input.jsonl")
 
@@ -134,6 +153,63 @@ def test_decoding_and_threshold_match_python(
     python = [doc_to_json(doc) for doc in nlp.pipe(TEXTS)]
     options = ["--decoding", decoding, "--threshold", str(threshold)]
     _assert_same(python, compare.run_node(path, inputs, tmp_path / "node.jsonl", options), min_entities=10)
+
+
+def _caps_texts(n: int) -> list[str]:
+    """``TEXTS``, ``HEADLINES`` and ``n`` random texts of ALL-CAPS, mixed, uncased and astral words between
+    Python's and JavaScript's whitespace (U+001C, U+0085, U+FEFF differ), line breaks and other separators."""
+    words = (
+        "AAA BB C ab Ab \u00df \u0130ST \u1e9eX \u01c5 12 -- 1996-08-30 . \U00010400\U00010401 \U00010428 "
+        "\u03a3\u039f\u03a6\u0399\u0391 \u00c7a O'NEILL \u0149A"
+    ).split()
+    gaps = [" ", " ", " ", "  ", "\n", "\r\n", "\t", "\u00a0", "\u2003", "\u2028", "\x1c", "\x85", "\ufeff", ""]
+    rng = random.Random(0)
+    generated = ["".join(rng.choice(words) + rng.choice(gaps) for _ in range(rng.randint(1, 14))) for _ in range(n)]
+    return TEXTS + HEADLINES + generated
+
+
+def test_caps_view_matches_python(node: str) -> None:
+    """``src/casing.js`` gives Python's ``caps_view`` (lower and title) on many texts."""
+    texts = _caps_texts(400)
+    script = (
+        "const { capsView } = require('./src/casing');"
+        "const texts = JSON.parse(require('node:fs').readFileSync(0, 'utf8'));"
+        "process.stdout.write(JSON.stringify(texts.map((t) => ['lower', 'title'].map((v) => capsView(t, v)))));"
+    )
+    done = subprocess.run(
+        [node, "-e", script], cwd=NODE_DIR, input=json.dumps(texts), capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    views = json.loads(done.stdout)
+    expected = [[caps_view(t, "lower"), caps_view(t, "title")] for t in texts]
+    assert [(t, v) for t, v, e in zip(texts, views, expected) if v != e] == []
+    assert sum(v[1] != t for t, v in zip(texts, views)) > 50, "the texts need runs to recase"
+
+
+def _differ(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two records have different entities, or confidences more than ``_assert_same``'s 1e-3 apart."""
+    gaps = [abs(x["confidence"] - y["confidence"]) for x, y in zip(a["entities"], b["entities"])]
+    return compare.spans(a) != compare.spans(b) or max(gaps, default=0.0) >= 1e-3
+
+
+@pytest.mark.usefixtures("node")
+def test_headlines_match_python_annotate(cased_model: Path, tmp_path: Path) -> None:
+    """ALL-CAPS headlines on a cased model: Python's ``annotate`` and Node give the same entities under the
+    default caps view (title), and under ``as-given`` and ``lower``; the views tag the headlines differently."""
+    texts = TEXTS + HEADLINES
+    inputs = compare.write_inputs(texts, tmp_path / "input.jsonl")
+    python = {"title": compare.run_python(cased_model, inputs, tmp_path / "python.jsonl")}
+    for view in ("as-given", "lower"):
+        nlp = spacy.blank("en")
+        config = {"model": str(cased_model), "backend": "onnx", "precision": "fp32", "caps_view": view}
+        nlp.add_pipe("distilner", config=config)
+        python[view] = [doc_to_json(doc) for doc in nlp.pipe(texts)]
+    for view, records in python.items():
+        options = [] if view == "title" else ["--caps-view", view]
+        _assert_same(records, compare.run_node(cased_model, inputs, tmp_path / f"{view}.jsonl", options), 20)
+    for view in ("title", "lower"):  # each view changes the headlines' entities, by more than the tolerance
+        changed = [t for t, a, b in zip(texts, python[view], python["as-given"]) if _differ(a, b)]
+        assert len(changed) >= 3 and set(changed) <= set(HEADLINES), (view, changed)
 
 
 def test_node_test_runner_passes(iob_model: Path, tmp_path: Path, node: str) -> None:

@@ -12,6 +12,7 @@
 
 const { parseArgs } = require("node:util");
 const { load, DistilnerError, PRECISIONS } = require("./index");
+const { CAPS_VIEW, CAPS_VIEWS } = require("./src/casing");
 const { DECODINGS } = require("./src/decode");
 const { MAX_BATCH_TOKENS } = require("./src/engine");
 const { error } = require("./src/errors");
@@ -33,6 +34,8 @@ Options:
       --threads N            onnxruntime intra-op threads (default: onnxruntime's)
       --decoding D           ${DECODINGS.join(" or ")} (default viterbi)
       --threshold X          drop entities with a lower confidence, 0..1 (default 0)
+      --caps-view V          how the model reads runs of 3+ ALL-CAPS words in a line:
+                             ${CAPS_VIEWS.join(", ")} (default ${CAPS_VIEW})
   -b, --batch-size N         texts per batch (default 64)
       --max-batch-tokens N   padded positions per forward pass (default ${MAX_BATCH_TOKENS})
       --on-error E           on a bad input line: skip (report it) or fail (exit 1) (default skip)
@@ -61,6 +64,7 @@ function parseOptions(argv) {
         threads: { type: "string" },
         decoding: { type: "string", default: "viterbi" },
         threshold: { type: "string", default: "0" },
+        "caps-view": { type: "string", default: CAPS_VIEW },
         "batch-size": { type: "string", short: "b", default: "64" },
         "max-batch-tokens": { type: "string", default: String(MAX_BATCH_TOKENS) },
         "on-error": { type: "string", default: "skip" },
@@ -101,6 +105,7 @@ function parseOptions(argv) {
       decoding: /** @type {"viterbi" | "greedy"} */ (choice("decoding", DECODINGS)),
       threshold: number("threshold", false),
       maxBatchTokens: number("max-batch-tokens", true),
+      capsView: /** @type {import("./src/casing").CapsView} */ (choice("caps-view", CAPS_VIEWS)),
     },
     batchSize: /** @type {number} */ (number("batch-size", true)),
     onError: choice("on-error", ON_ERROR),

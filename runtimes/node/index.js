@@ -15,6 +15,7 @@
 
 const { DECODINGS } = require("./src/decode");
 const { entities } = require("./src/annotate");
+const { CAPS_VIEW, CAPS_VIEWS } = require("./src/casing");
 const { Engine, MAX_BATCH_TOKENS } = require("./src/engine");
 const { DistilnerError, error } = require("./src/errors");
 const { ONNX_FILES, PRECISIONS, readModelDir } = require("./src/modeldir");
@@ -28,6 +29,8 @@ const { ONNX_FILES, PRECISIONS, readModelDir } = require("./src/modeldir");
  * @property {"viterbi" | "greedy"} [decoding]  the most probable valid tag sequence (default), or each word's argmax
  * @property {number} [threshold]  entities with a lower confidence are dropped (default 0)
  * @property {number} [maxBatchTokens]  padded positions per forward pass (default 8192)
+ * @property {import("./src/casing").CapsView} [capsView]  how the model reads runs of 3 or more ALL-CAPS words
+ *   in a line: "title" (default, as in Python), "lower", or "as-given"; offsets are the text's either way
  */
 
 /** @typedef {{text: string, entities: import("./src/annotate").Entity[]}} Annotation */
@@ -81,11 +84,13 @@ class Ner {
  */
 async function load(dir, options = {}) {
   const { precision, onnx, threads, decoding = "viterbi", threshold = 0, maxBatchTokens = MAX_BATCH_TOKENS } = options;
+  const { capsView = CAPS_VIEW } = options;
   if (!DECODINGS.includes(decoding)) throw error("D009", "decoding", decoding, DECODINGS);
+  if (!CAPS_VIEWS.includes(capsView)) throw error("D009", "caps_view", capsView, CAPS_VIEWS);
   if (!(threshold >= 0 && threshold <= 1)) throw error("D013", threshold);
   if (threads !== undefined && !(Number.isInteger(threads) && threads > 0)) throw error("N004", "threads", threads);
   const model = readModelDir(dir, { precision, onnx });
-  return new Ner(await Engine.create(model, { threads, maxBatchTokens }), decoding, threshold);
+  return new Ner(await Engine.create(model, { threads, maxBatchTokens, capsView }), decoding, threshold);
 }
 
 module.exports = { DistilnerError, Ner, ONNX_FILES, PRECISIONS, load };

@@ -1,12 +1,13 @@
 "use strict";
 /**
- * The inference path of one model: tokenize → windows → batches → backend → align/pool
+ * The inference path of one model: caps view → tokenize → windows → batches → backend → align/pool
  * (Python's `engine.py`). `wordScores(texts)` gives per-word logits and calibrated probabilities.
  */
 
 const { poolFirst } = require("./align");
 const { OnnxBackend } = require("./backend");
 const { buildBatches } = require("./batching");
+const { CAPS_VIEW, capsView } = require("./casing");
 const { error } = require("./errors");
 const { checkWindow, makeWindows } = require("./windows");
 
@@ -26,8 +27,9 @@ class Engine {
    * @param {import("./modeldir").ModelFiles} model
    * @param {OnnxBackend} backend
    * @param {number} maxBatchTokens
+   * @param {import("./casing").CapsView} capsView  how the model reads runs of ALL-CAPS words
    */
-  constructor(model, backend, maxBatchTokens) {
+  constructor(model, backend, maxBatchTokens, capsView) {
     const { tokenizer } = model;
     this.tokenizer = tokenizer;
     this.tagset = model.tagset;
@@ -39,15 +41,16 @@ class Engine {
     checkWindow(this.window, this.stride);
     if (!(maxBatchTokens >= this.maxLength)) throw error("D008", maxBatchTokens, this.maxLength);
     this.maxBatchTokens = maxBatchTokens;
+    this.capsView = capsView;
   }
 
   /**
    * The engine of a read model directory, with an onnxruntime session on its graph.
    * @param {import("./modeldir").ModelFiles} model
-   * @param {{threads?: number, maxBatchTokens?: number}} [options]
+   * @param {{threads?: number, maxBatchTokens?: number, capsView?: import("./casing").CapsView}} [options]
    */
-  static async create(model, { threads, maxBatchTokens = MAX_BATCH_TOKENS } = {}) {
-    return new Engine(model, await OnnxBackend.create(model.onnx, threads), maxBatchTokens);
+  static async create(model, { threads, maxBatchTokens = MAX_BATCH_TOKENS, capsView = CAPS_VIEW } = {}) {
+    return new Engine(model, await OnnxBackend.create(model.onnx, threads), maxBatchTokens, capsView);
   }
 
   /**
@@ -72,12 +75,12 @@ class Engine {
   }
 
   /**
-   * Per-word calibrated scores of each text.
+   * Per-word calibrated scores of each text, read in its caps view (offsets index the text).
    * @param {string[]} texts
    * @returns {Promise<WordScores[]>}
    */
   async wordScores(texts) {
-    const pieces = texts.map((t) => this.tokenizer.encode(t));
+    const pieces = texts.map((t) => this.tokenizer.encode(capsView(t, this.capsView)));
     const logits = await this.pieceLogits(pieces);
     const nTags = this.tagset.tags.length;
     return pieces.map((p, i) => ({ pieces: p, ...poolFirst(p, logits[i], nTags, this.temperature) }));

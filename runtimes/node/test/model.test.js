@@ -75,6 +75,7 @@ test("bad options and missing model files give coded errors", { skip }, async ()
   await assert.rejects(load(path.join(dir, "nope")), /\[D001\]/);
   await assert.rejects(load(dir, { precision: "bf16" }), /\[D009\]/);
   await assert.rejects(load(dir, { decoding: /** @type {any} */ ("beam") }), /\[D009\]/);
+  await assert.rejects(load(dir, { capsView: /** @type {any} */ ("upper") }), /\[D009\] Unknown caps_view 'upper'/);
   await assert.rejects(load(dir, { threshold: 2 }), /\[D013\]/);
   await assert.rejects(load(dir, { maxBatchTokens: 8 }), /\[D008\]/);
   await assert.rejects(load(dir, { onnx: path.join(dir, "missing.onnx") }), /\[N001\].*missing\.onnx/);
@@ -126,6 +127,7 @@ test("CLI: --on-error fail stops with exit code 1; bad options exit 2, a bad mod
   assert.equal(failed.stdout.trim().split("\n").length, 1, "the records before the bad line are written");
   assert.equal(cli(["--model", dir, "--threshold", "x"], "").status, 2);
   assert.equal(cli(["--model", dir, "--decoding", "beam"], "").status, 2);
+  assert.equal(cli(["--model", dir, "--caps-view", "upper"], "").status, 2);
   assert.equal(cli(["--bogus"], "").status, 2);
   const missing = cli(["--model", path.join(dir, "nope")], "");
   assert.equal(missing.status, 1);
