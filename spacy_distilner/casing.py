@@ -47,35 +47,37 @@ def is_all_caps(text: str, min_letters: int = 2) -> bool:
 
 CapsView = Literal["as-given", "lower", "title"]
 _WORD = re.compile(r"\S+")
+_MARKUP = re.compile(r"\[[^\]\s]*\]|<[^>\s]*>")  # [PAD], [SEP], <s>: markup, never a name
 
 
-def _caps_runs(text: str, min_words: int) -> list[tuple[int, int]]:
-    """Character ranges of runs of ALL-CAPS words holding at least ``min_words`` of them, within a
-    line; words without cased letters (numbers, dashes, dates) continue a run, a word with a
-    lowercase letter or a line break ends it."""
-    runs, start, end, n = [], -1, -1, 0
+def _caps_words(text: str, min_words: int) -> list[tuple[int, int]]:
+    """Character ranges of the ALL-CAPS words that stand in runs of at least ``min_words`` of them
+    within a line. Words without cased letters (numbers, dashes, dates) and bracketed markup
+    (``[SEP]``, ``<s>``) continue a run without counting; a word with a lowercase letter or a line
+    break ends it."""
+    found: list[tuple[int, int]] = []
+    run: list[tuple[int, int]] = []
+    last = 0
     for m in _WORD.finditer(text):
         word = m.group()
-        if any(ch.islower() for ch in word) or "\n" in text[end : m.start()]:
-            if n >= min_words:
-                runs.append((start, end))
-            start, n = -1, 0
-            continue
-        if any(ch.isupper() for ch in word):
-            start = m.start() if start < 0 else start
-            end, n = m.end(), n + 1
-    if n >= min_words:
-        runs.append((start, end))
-    return runs
+        lower = any(ch.islower() for ch in word)
+        if lower or "\n" in text[last : m.start()]:
+            found.extend(run if len(run) >= min_words else [])
+            run = []
+        last = m.end()
+        if not lower and not _MARKUP.fullmatch(word) and any(ch.isupper() for ch in word):
+            run.append((m.start(), m.end()))
+    found.extend(run if len(run) >= min_words else [])
+    return found
 
 
 def caps_view(text: str, view: CapsView, min_words: int = 3) -> str:
-    """The text the model reads: runs of ``min_words`` or more ALL-CAPS words (headlines, forms,
-    shouting) shown lowercased or Title Cased, everything else as given. Same length as ``text``,
-    so every offset the tokenizer reports on the view indexes ``text``."""
+    """The text the model reads: the words of runs of ``min_words`` or more ALL-CAPS words (headlines,
+    forms, shouting) shown lowercased or Title Cased, everything else as given. Same length as
+    ``text``, so every offset the tokenizer reports on the view indexes ``text``."""
     if view == "as-given":
         return text
-    out = text
-    for a, b in _caps_runs(text, min_words):
-        out = out[:a] + recase(out[a:b], view) + out[b:]
-    return out
+    chars = list(text)
+    for a, b in _caps_words(text, min_words):
+        chars[a:b] = recase(text[a:b], view)
+    return "".join(chars)

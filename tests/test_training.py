@@ -105,6 +105,7 @@ def test_spacy_train_end_to_end(encoder_dir: Path, tmp_path: Path) -> None:
         "--training.eval_frequency", "20", "--training.batcher.size", "100",
         "--training.optimizer.learn_rate.warmup_steps", "2", "--training.optimizer.learn_rate.total_steps", "40",
         "--training.optimizer.learn_rate.initial_rate", "0.001",
+        "--components.distilner.max_length", "128",  # the tiny encoder's positions (the config's 256 is refused)
     ]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -74,26 +74,29 @@ function recase(text, casing) {
   return recaseChars(Array.from(text), casing).join("");
 }
 
+/** Bracketed markup (`[PAD]`, `[SEP]`, `<s>`): continues a run, never counted or recased (Python's `_MARKUP`). */
+const MARKUP = /^(?:\[[^\]\s]*\]|<[^>\s]*>)$/u;
+
 /**
- * Code point ranges `[start, end)` of runs of ALL-CAPS words holding at least `minWords` of them, within a
- * line, as Python's `_caps_runs` finds them: words without cased letters (numbers, dashes, dates) continue
- * a run; a word with a lowercase letter ends it, and so does any word after a line break that follows the
- * last counted word (Python slices from that word's end).
+ * Code point ranges `[start, end)` of the ALL-CAPS words that stand in runs of at least `minWords` of
+ * them within a line, as Python's `_caps_words` finds them: words without cased letters (numbers, dashes,
+ * dates) and bracketed markup continue a run without counting; a word with a lowercase letter or a line
+ * break ends it.
  * @param {string} text
  * @param {number} [minWords]
  * @returns {Array<[number, number]>}
  */
-function capsRuns(text, minWords = MIN_WORDS) {
+function capsWords(text, minWords = MIN_WORDS) {
   const chars = Array.from(text);
-  const newlines = new Uint32Array(chars.length + 1); // newlines before each position
-  chars.forEach((ch, i) => {
-    newlines[i + 1] = newlines[i] + (ch === "\n" ? 1 : 0);
-  });
   /** @type {Array<[number, number]>} */
-  const runs = [];
-  let start = -1;
-  let end = -1;
-  let n = 0;
+  const found = [];
+  /** @type {Array<[number, number]>} */
+  let run = [];
+  let last = 0;
+  const flush = () => {
+    if (run.length >= minWords) found.push(...run);
+    run = [];
+  };
   for (let a = 0; a < chars.length; ) {
     if (SPACE.test(chars[a])) {
       a++;
@@ -102,23 +105,18 @@ function capsRuns(text, minWords = MIN_WORDS) {
     let b = a + 1;
     while (b < chars.length && !SPACE.test(chars[b])) b++;
     const word = chars.slice(a, b);
-    if (word.some(isLower) || (end >= 0 && newlines[a] > newlines[end])) {
-      if (n >= minWords) runs.push([start, end]);
-      start = -1;
-      n = 0;
-    } else if (word.some(isUpper)) {
-      if (start < 0) start = a;
-      end = b;
-      n++;
-    }
+    const lower = word.some(isLower);
+    if (lower || chars.slice(last, a).includes("\n")) flush();
+    last = b;
+    if (!lower && !MARKUP.test(word.join("")) && word.some(isUpper)) run.push([a, b]);
     a = b;
   }
-  if (n >= minWords) runs.push([start, end]);
-  return runs;
+  flush();
+  return found;
 }
 
 /**
- * The text the model reads: runs of `minWords` or more ALL-CAPS words in `view` ("lower" or "title"),
+ * The text the model reads: the words of runs of `minWords` or more ALL-CAPS words in `view` ("lower" or "title"),
  * everything else as given; "as-given" returns `text`. As many code points as `text`.
  * @param {string} text
  * @param {CapsView} view
@@ -128,7 +126,7 @@ function capsRuns(text, minWords = MIN_WORDS) {
 function capsView(text, view, minWords = MIN_WORDS) {
   if (view === "as-given") return text;
   const chars = Array.from(text);
-  for (const [a, b] of capsRuns(text, minWords)) {
+  for (const [a, b] of capsWords(text, minWords)) {
     recaseChars(chars.slice(a, b), view).forEach((ch, k) => {
       chars[a + k] = ch;
     });
@@ -136,4 +134,4 @@ function capsView(text, view, minWords = MIN_WORDS) {
   return chars.join("");
 }
 
-module.exports = { CAPS_VIEW, CAPS_VIEWS, capsRuns, capsView, recase };
+module.exports = { CAPS_VIEW, CAPS_VIEWS, capsWords, capsView, recase };

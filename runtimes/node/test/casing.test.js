@@ -1,48 +1,48 @@
 "use strict";
-// The caps view against values computed by the Python package (casing._caps_runs, caps_view, recase);
+// The caps view against values computed by the Python package (casing._caps_words, caps_view, recase);
 // tests/test_node_runtime.py also compares both on many generated texts.
 
 const test = require("node:test");
 const assert = require("node:assert/strict");
-const { CAPS_VIEW, capsRuns, capsView, recase } = require("../src/casing");
+const { CAPS_VIEW, capsWords, capsView, recase } = require("../src/casing");
 
 const HEADLINE = "SOCCER - JAPAN GET LUCKY WIN , CHINA IN SURPRISE DEFEAT .";
 
 test("runs of three or more ALL-CAPS words; a word with a lowercase letter ends a run", () => {
-  assert.deepEqual(capsRuns(HEADLINE), [[0, 55]]);
-  assert.deepEqual(capsRuns("Results of the GERMAN FIRST DIVISION matches on Saturday ."), [[15, 36]]);
-  assert.deepEqual(capsRuns("U.S. OPEN: SAMPRAS BEATS BECKER"), [[0, 31]]);
-  assert.deepEqual(capsRuns("AB CD EF"), [[0, 8]]);
-  assert.deepEqual(capsRuns("AB CD"), []);
-  assert.deepEqual(capsRuns("AB CD", 2), [[0, 5]]);
-  assert.deepEqual(capsRuns("AB cD EF GH"), []);
-  assert.deepEqual(capsRuns("Ab AAA BBB"), []);
-  assert.deepEqual(capsRuns("STRAßE İSTANBUL ÇAĞ"), [], "ß is a lowercase letter");
-  assert.deepEqual(capsRuns("İSTANBUL ÇAĞ SOKAĞI"), [[0, 19]]);
-  assert.deepEqual(capsRuns(""), []);
+  assert.deepEqual(capsWords(HEADLINE), [[0, 6], [9, 14], [15, 18], [19, 24], [25, 28], [31, 36], [37, 39], [40, 48], [49, 55]]);
+  assert.deepEqual(capsWords("Results of the GERMAN FIRST DIVISION matches on Saturday ."), [[15, 21], [22, 27], [28, 36]]);
+  assert.deepEqual(capsWords("U.S. OPEN: SAMPRAS BEATS BECKER"), [[0, 4], [5, 10], [11, 18], [19, 24], [25, 31]]);
+  assert.deepEqual(capsWords("AB CD EF"), [[0, 2], [3, 5], [6, 8]]);
+  assert.deepEqual(capsWords("AB CD"), []);
+  assert.deepEqual(capsWords("AB CD", 2), [[0, 2], [3, 5]]);
+  assert.deepEqual(capsWords("AB cD EF GH"), []);
+  assert.deepEqual(capsWords("Ab AAA BBB"), []);
+  assert.deepEqual(capsWords("STRAßE İSTANBUL ÇAĞ"), [], "ß is a lowercase letter");
+  assert.deepEqual(capsWords("İSTANBUL ÇAĞ SOKAĞI"), [[0, 8], [9, 12], [13, 19]]);
+  assert.deepEqual(capsWords(""), []);
 });
 
 test("words without cased letters continue a run without counting", () => {
-  assert.deepEqual(capsRuns("LONDON 1996-08-30"), []);
-  assert.deepEqual(capsRuns("AAA 12 -- BBB 3 CCC x"), [[0, 19]]);
-  assert.deepEqual(capsRuns("1996 AAA BBB CCC 1997"), [[5, 16]], "a run starts and ends on counted words");
-  assert.deepEqual(capsRuns("AAA BBB ǅ CCC"), [[0, 13]], "a titlecase letter is neither upper nor lower");
-  assert.deepEqual(capsRuns("ǅ AAA BBB"), []);
+  assert.deepEqual(capsWords("LONDON 1996-08-30"), []);
+  assert.deepEqual(capsWords("AAA 12 -- BBB 3 CCC x"), [[0, 3], [10, 13], [16, 19]]);
+  assert.deepEqual(capsWords("1996 AAA BBB CCC 1997"), [[5, 8], [9, 12], [13, 16]], "only counted words are recased");
+  assert.deepEqual(capsWords("AAA BBB ǅ CCC"), [[0, 3], [4, 7], [10, 13]], "a titlecase letter is neither upper nor lower");
+  assert.deepEqual(capsWords("ǅ AAA BBB"), []);
 });
 
 test("a line break ends a run; other separators do not", () => {
-  assert.deepEqual(capsRuns("AAA BBB\nCCC ddd"), []);
-  assert.deepEqual(capsRuns("AAA BBB\r\nCCC DDD EEE"), []);
-  assert.deepEqual(capsRuns("AAA BBB CCC\nddd"), [[0, 11]]);
-  assert.deepEqual(capsRuns("x\nAAA BBB CCC"), [[2, 13]]);
-  assert.deepEqual(capsRuns("AAA BBB\u2028CCC"), [[0, 11]], "only \\n is a line break here, as in Python");
+  assert.deepEqual(capsWords("AAA BBB\nCCC ddd"), []);
+  assert.deepEqual(capsWords("AAA BBB\r\nCCC DDD EEE"), [[9, 12], [13, 16], [17, 20]]);
+  assert.deepEqual(capsWords("AAA BBB CCC\nddd"), [[0, 3], [4, 7], [8, 11]]);
+  assert.deepEqual(capsWords("x\nAAA BBB CCC"), [[2, 5], [6, 9], [10, 13]]);
+  assert.deepEqual(capsWords("AAA BBB\u2028CCC"), [[0, 3], [4, 7], [8, 11]], "only \\n is a line break here, as in Python");
 });
 
 test("words are split on Python's whitespace; offsets count code points", () => {
-  assert.deepEqual(capsRuns("AAA\u00a0BBB\u2003CCC"), [[0, 11]]);
-  assert.deepEqual(capsRuns("AAA\x1cBBB\x85CCC"), [[0, 11]], "U+001C and U+0085 are whitespace in Python");
-  assert.deepEqual(capsRuns("AAA\ufeffBBB CCC"), [], "U+FEFF is not");
-  assert.deepEqual(capsRuns("\u{10400}\u{10401} \u{10402} \u{10403} x"), [[0, 6]]);
+  assert.deepEqual(capsWords("AAA\u00a0BBB\u2003CCC"), [[0, 3], [4, 7], [8, 11]]);
+  assert.deepEqual(capsWords("AAA\x1cBBB\x85CCC"), [[0, 3], [4, 7], [8, 11]], "U+001C and U+0085 are whitespace in Python");
+  assert.deepEqual(capsWords("AAA\ufeffBBB CCC"), [], "U+FEFF is not");
+  assert.deepEqual(capsWords("\u{10400}\u{10401} \u{10402} \u{10403} x"), [[0, 2], [3, 4], [5, 6]]);
 });
 
 test("recase maps one code point to one, keeping those whose mapping is longer", () => {
@@ -80,4 +80,10 @@ test("the caps view recases the runs only, keeping the text's length", () => {
   const deseret = "\u{10400}\u{10401} \u{10402} \u{10403} x";
   assert.equal(capsView(deseret, "title"), "\u{10400}\u{10429} \u{10402} \u{10403} x");
   assert.equal(capsView("LONDON 1996-08-30", "title"), "LONDON 1996-08-30");
+});
+
+test("bracketed markup continues a run but is never counted or recased", () => {
+  assert.equal(capsView("[PAD] [PAD] [PAD] Mr. John [SEP] [MASK] [CLS]", "title"), "[PAD] [PAD] [PAD] Mr. John [SEP] [MASK] [CLS]");
+  assert.equal(capsView("SOCCER [SEP] JAPAN WIN", "title"), "Soccer [SEP] Japan Win");
+  assert.equal(capsView("hello\nSOCCER - JAPAN GET LUCKY WIN", "title"), "hello\nSoccer - Japan Get Lucky Win");
 });
