@@ -156,11 +156,11 @@ def test_decoding_and_threshold_match_python(
 
 
 def _caps_texts(n: int) -> list[str]:
-    """``TEXTS``, ``HEADLINES`` and ``n`` random texts of ALL-CAPS, mixed, uncased and astral words between
+    """``TEXTS``, ``HEADLINES`` and ``n`` random texts of ALL-CAPS, mixed, uncased, astral and markup words between
     Python's and JavaScript's whitespace (U+001C, U+0085, U+FEFF differ), line breaks and other separators."""
     words = (
         "AAA BB C ab Ab \u00df \u0130ST \u1e9eX \u01c5 12 -- 1996-08-30 . \U00010400\U00010401 \U00010428 "
-        "\u03a3\u039f\u03a6\u0399\u0391 \u00c7a O'NEILL \u0149A"
+        "\u03a3\u039f\u03a6\u0399\u0391 \u00c7a O'NEILL \u0149A [SEP] [PAD] <s> [AB\ufeffCD]"
     ).split()
     gaps = [" ", " ", " ", "  ", "\n", "\r\n", "\t", "\u00a0", "\u2003", "\u2028", "\x1c", "\x85", "\ufeff", ""]
     rng = random.Random(0)

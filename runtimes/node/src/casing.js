@@ -17,7 +17,10 @@ const { error } = require("./errors");
 
 /** @type {CapsView[]} */
 const CAPS_VIEWS = ["as-given", "lower", "title"];
-/** Python's default `caps_view`: runs of ALL-CAPS words read Title Cased. */
+/**
+ * Python's default `caps_view`: runs of ALL-CAPS words read Title Cased.
+ * @type {CapsView}
+ */
 const CAPS_VIEW = "title";
 /** Counted ALL-CAPS words a run needs (Python's `min_words` default). */
 const MIN_WORDS = 3;
@@ -74,8 +77,11 @@ function recase(text, casing) {
   return recaseChars(Array.from(text), casing).join("");
 }
 
-/** Bracketed markup (`[PAD]`, `[SEP]`, `<s>`): continues a run, never counted or recased (Python's `_MARKUP`). */
-const MARKUP = /^(?:\[[^\]\s]*\]|<[^>\s]*>)$/u;
+/**
+ * Bracketed markup (`[PAD]`, `[SEP]`, `<s>`): continues a run, never counted or recased (Python's `_MARKUP`;
+ * its `\s` is left out, as a word holds no whitespace, and JavaScript's `\s` would also exclude U+FEFF).
+ */
+const MARKUP = /^(?:\[[^\]]*\]|<[^>]*>)$/u;
 
 /**
  * Code point ranges `[start, end)` of the ALL-CAPS words that stand in runs of at least `minWords` of
