@@ -125,7 +125,8 @@ def save_model(
         hf_model = merge(hf_model)
     if stored is not None:
         hf_model = load_classifier(stored)
-    hf_model.save_pretrained(str(path), safe_serialization=True)
+    with _quiet_progress():  # transformers 5 shows a "Writing model shards" bar
+        hf_model.save_pretrained(str(path), safe_serialization=True)
     tokenizer.save_pretrained(str(path))
     write_model_settings(path, settings)
     return hf_model
@@ -203,7 +204,7 @@ def dtype_argument(dtype: Any) -> dict[str, Any]:
 
 @contextmanager
 def _quiet_progress() -> Iterator[None]:
-    """No "Loading checkpoint shards" bar for the shipped (sharded) model; restores the setting."""
+    """No transformers progress bar (loading or writing checkpoint shards) inside; restores the setting."""
     from transformers.utils import logging as hf_logging
 
     enabled = hf_logging.is_progress_bar_enabled()

@@ -7,6 +7,7 @@ Everything written is ``.onnx`` (protobuf); nothing is pickled.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
 import tempfile
@@ -52,6 +53,17 @@ def _as_model(model: str | Path | Any) -> Any:
     return model
 
 
+def _traceable(hf_model: Any) -> Any:
+    """``hf_model``, or a copy of it with eager attention where transformers can switch it
+    (``set_attn_implementation``, transformers 5): its sdpa attention traces into a graph whose
+    attention onnxruntime's fusions do not find (transformers 4.53's sdpa traces into one they do)."""
+    if not hasattr(hf_model, "set_attn_implementation"):
+        return hf_model
+    eager = copy.deepcopy(hf_model)
+    eager.set_attn_implementation("eager")
+    return eager
+
+
 def export_onnx(model: str | Path | Any, out_path: str | Path, opset: int = 17, optimize_graph: bool = True) -> Path:
     """Export a token classifier (directory or module) to ``out_path`` with dynamic batch and length axes.
 
@@ -61,7 +73,7 @@ def export_onnx(model: str | Path | Any, out_path: str | Path, opset: int = 17, 
     """
     import torch
 
-    hf_model = _as_model(model)
+    hf_model = _traceable(_as_model(model))
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     device = next(hf_model.parameters()).device
