@@ -15,8 +15,8 @@ a dev score measures whole documents and single sentences at once, the same on e
 Entities never cross a sentence boundary in CoNLL-style corpora, so no unit cuts an entity.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations``: spaCy 3.7 validates a registered reader's arguments with
+# pydantic v1 (confection 0.1), which cannot resolve string annotations such as ``Literal[...]``.
 import random
 from pathlib import Path
 from typing import Callable, Iterator, Literal, Optional
