@@ -1,4 +1,4 @@
-"""Stage 2b — batching: length-sorted batches under a padded-token budget."""
+"""Stage 2b — batching: length-bucketed batches of few distinct shapes under a padded-token budget."""
 
 from __future__ import annotations
 
@@ -68,30 +68,41 @@ class PaddingStats:
         }
 
 
-#: A batch is closed before its padding would pass this share of its positions.
-MAX_BATCH_PADDING = 0.05
+def bucket(length: int) -> int:
+    """The padded row length for a row of ``length``: the next multiple of an eighth of the power of two
+    at or below it, and of 4 at least (4, 8, … 64, 72, … 128, 144, …: 40 lengths up to 512), so a
+    row gains fewer than 4 positions or an eighth of its length."""
+    step = max(4, 1 << max(0, length.bit_length() - 4))
+    return -(-length // step) * step
 
 
-def plan_batches(
-    lengths: Sequence[int], max_batch_tokens: int, max_padding: float = MAX_BATCH_PADDING
-) -> list[list[int]]:
-    """Group sequence indices, longest first, so that ``rows × longest`` stays within budget
-    and no batch pads more than ``max_padding`` of its positions (a sequence that would
-    push it past starts the next batch; on a CPU small batches cost little)."""
+def _powers_of_two(n: int, most: int) -> list[int]:
+    """``n`` as a sum of powers of two of at most ``most`` (itself a power of two), largest first."""
+    parts = [most] * (n // most)
+    rest = n % most
+    parts += [1 << bit for bit in reversed(range(rest.bit_length())) if rest >> bit & 1]
+    return parts
+
+
+def plan_batches(lengths: Sequence[int], max_batch_tokens: int, max_width: int) -> list[tuple[int, list[int]]]:
+    """``(width, rows)`` per batch, longest first: rows of one bucket (:func:`bucket`, at most
+    ``max_width``) go together, in batches of a power-of-two rows within ``rows × width`` ≤ ``max_batch_tokens``.
+
+    Backends keep kernels and buffers per input shape (oneDNN primitives, allocator bins), and a
+    long-running process would otherwise meet a new shape in almost every batch; this way the
+    shapes are few (about 20 widths × a few row counts) and reused, at the cost of some padding.
+    """
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-    batches: list[list[int]] = []
-    current: list[int] = []
-    real = 0
+    groups: dict[int, list[int]] = {}
     for i in order:
-        if current:
-            positions = (len(current) + 1) * lengths[current[0]]
-            if positions > max_batch_tokens or positions - real - lengths[i] > max_padding * positions:
-                batches.append(current)
-                current, real = [], 0
-        current.append(i)
-        real += lengths[i]
-    if current:
-        batches.append(current)
+        groups.setdefault(min(bucket(lengths[i]), max_width), []).append(i)
+    batches = []
+    for width, rows in groups.items():
+        most = 1 << ((max_batch_tokens // width).bit_length() - 1)  # the largest power of two that fits
+        start = 0
+        for size in _powers_of_two(len(rows), most):
+            batches.append((width, rows[start : start + size]))
+            start += size
     return batches
 
 
@@ -102,13 +113,13 @@ def build_batches(
     suffix: Sequence[int],
     pad_id: int,
     max_batch_tokens: int,
+    max_length: int,
 ) -> list[Batch]:
-    """Pad each planned batch only to its own longest window (special tokens added here)."""
+    """Pad each planned batch to its bucket width (special tokens added here; ``max_length``: the model's rows)."""
     n_special = len(prefix) + len(suffix)
     lengths = [w.length + n_special for w in windows]
     out = []
-    for rows in plan_batches(lengths, max_batch_tokens):
-        width = lengths[rows[0]]
+    for width, rows in plan_batches(lengths, max_batch_tokens, max_length):
         ids = np.full((len(rows), width), pad_id, dtype=np.int64)
         mask = np.zeros((len(rows), width), dtype=np.int64)
         for r, i in enumerate(rows):

@@ -4,8 +4,9 @@ All variants use the same weights and the same thread count, on whole CoNLL-2003
 each in its own subprocess; peak RSS is measured over the timed run (after loading, any ONNX
 export and a warm-up, whose peak is reported apart). The Hugging Face baseline is timed at
 several batch sizes and its best is kept. With ``--rounds N`` every variant runs N times,
-round-robin (so drift on a shared machine hits all alike), and words/s is the median. A streaming run sends ``--stream`` documents
-(the CoNLL sentences, cycled) through ``nlp.pipe`` and samples the resident memory.
+round-robin (so drift on a shared machine hits all alike), and words/s is the median. Streaming
+runs (torch bf16 and fp32 by default) send ``--stream`` texts of varied length (the CoNLL sentences,
+cycled) through ``nlp.pipe`` and sample the resident memory every 2,000.
 Two baselines: the Hugging Face pipeline in fp32 and with its model in bf16; ``default`` is the
 component as configured by default (``precision="auto"`` on this machine). Each record names the
 CPU (flags, native bf16, int8 kernel family) and the cold start (``add_pipe`` to the first Doc).
@@ -40,7 +41,7 @@ VARIANTS = {
 }
 LENGTHS = (100, 1000, 10000)
 HF_BATCH_SIZES = (1, 8, 32)
-STREAM_SAMPLES = 20
+STREAM_EVERY = 2_000  # documents between two memory samples of a stream run
 
 
 def variant_config(name: str) -> dict:
@@ -162,7 +163,9 @@ def run_variant(
 
 
 def run_stream(name: str, model: str, data: Path, threads: int, batch_size: int, n_docs: int) -> dict:
-    """Stream ``n_docs`` documents (the data's sentences, cycled) through ``nlp.pipe``, sampling RSS."""
+    """Stream ``n_docs`` texts of varied length (the data's sentences, cycled) through ``nlp.pipe``, sampling
+    the resident memory every ``STREAM_EVERY`` (a tenth of a shorter run); ``rss_growth_after_first_mb``: the
+    highest sample after the first, less the first."""
     import itertools
 
     import spacy
@@ -173,21 +176,20 @@ def run_stream(name: str, model: str, data: Path, threads: int, batch_size: int,
     nlp.add_pipe("distilner", config={"model": model, "num_threads": threads, **variant_config(name)})
     sentences = [sent.text for doc in _gold_docs(data, nlp.vocab, 0) for sent in doc.sents]
     texts = itertools.islice(itertools.cycle(sentences), n_docs)
-    every = max(1, n_docs // STREAM_SAMPLES)
+    every = min(STREAM_EVERY, max(1, n_docs // 10))
     samples, n_words, start = [], 0, time.perf_counter()
     for i, doc in enumerate(nlp.pipe(texts, batch_size=batch_size), 1):
         n_words += len(doc)
         if i % every == 0 or i == n_docs:
             samples.append({"docs": i, "rss_mb": _rss_mb()})
     seconds = time.perf_counter() - start
-    half = samples[len(samples) // 2]["rss_mb"]
     return {
         "variant": name,
         "docs": n_docs,
         "words": n_words,
         "words_per_s": n_words / seconds,
         "rss_samples": samples,
-        "rss_growth_second_half_mb": samples[-1]["rss_mb"] - half,
+        "rss_growth_after_first_mb": max(s["rss_mb"] for s in samples) - samples[0]["rss_mb"],
     }
 
 
@@ -225,13 +227,16 @@ def plot(results: list[dict], path: Path) -> None:
         b.set_xlabel("document length (words)")
         b.set_ylabel("words / s")
         b.set_title("torch fp32: one document of growing length")
-    stream = next((r for r in results if "rss_samples" in r), None)
-    if stream:
-        c.plot([x["docs"] for x in stream["rss_samples"]], [x["rss_mb"] for x in stream["rss_samples"]], marker=".")
+    streams = [r for r in results if "rss_samples" in r]
+    for stream in streams:
+        samples = stream["rss_samples"]
+        c.plot([x["docs"] for x in samples], [x["rss_mb"] for x in samples], marker=".", label=stream["variant"])
+    if streams:
         c.set_ylim(bottom=0)
-        c.set_xlabel("documents streamed through nlp.pipe")
+        c.set_xlabel("texts streamed through nlp.pipe")
         c.set_ylabel("resident memory (MB)")
-        c.set_title(f"{stream['variant']}: memory while streaming")
+        c.set_title("memory while streaming texts of varied length")
+        c.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -269,10 +274,10 @@ def run(
     limit: int = 0,
     variants: Sequence[str] = tuple(VARIANTS),
     stream: int = 0,
-    stream_variant: str = "onnx_int8",
+    stream_variants: Sequence[str] = ("torch_bf16", "torch_fp32"),
     rounds: int = 1,
 ) -> list[dict]:
-    """Time every variant ``rounds`` times (round-robin, each in its own subprocess), then the stream run;
+    """Time every variant ``rounds`` times (round-robin, each in its own subprocess), then the stream runs;
     write ``out/bench.json`` and ``out/bench.png`` and return the records."""
     out.mkdir(parents=True, exist_ok=True)
     common = ["--model", model, "--data", str(data), "--threads", str(threads), "--batch-size", str(batch_size)]
@@ -285,7 +290,7 @@ def run(
             runs[name].append(_run_one(name, common + extra))
     results = [_median_of(runs[name]) for name in variants]
     if stream:
-        results.append(_run_one(stream_variant, [*common, "--one-stream", "--stream", str(stream)]))
+        results += [_run_one(name, [*common, "--one-stream", "--stream", str(stream)]) for name in stream_variants]
     for baseline, key in (("hf_pipeline", "speedup_vs_hf"), ("hf_pipeline_bf16", "speedup_vs_hf_bf16")):
         base = next((r["words_per_s"] for r in results if r["variant"] == baseline and "words_per_s" in r), None)
         for r in results:

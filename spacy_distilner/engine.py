@@ -18,6 +18,7 @@ import numpy as np
 from spacy.tokens import Doc
 
 from .align import align, pool, token_bounds
+from .allocator import release_free_memory
 from .backends import Backend, resolve_device, resolve_precision
 from .batching import Batch, PaddingStats, build_batches
 from .decode import TagSet
@@ -169,10 +170,10 @@ class Engine:
         return windows
 
     def batches(self, pieces: Sequence[DocPieces], windows: Sequence[Window]) -> Iterator[Batch]:
-        """Length-sorted padded batches of ``windows`` within the token budget (counted in ``padding``)."""
+        """Length-bucketed padded batches of ``windows`` within the token budget (counted in ``padding``)."""
         pad_id = self.tokenizer.pad_token_id or 0
         budget = self.settings.max_batch_tokens
-        for batch in build_batches(pieces, windows, self.prefix, self.suffix, pad_id, budget):
+        for batch in build_batches(pieces, windows, self.prefix, self.suffix, pad_id, budget, self.max_length):
             self.padding.add(batch)
             yield batch
 
@@ -184,6 +185,7 @@ class Engine:
             logits = self.backend.forward(batch.input_ids, batch.attention_mask)
             self.padding.forward_seconds += time.perf_counter() - start
             batch.scatter(logits, out)
+        release_free_memory()  # the batches' activations: a long stream would keep its high-water mark
         return out
 
     def token_scores(self, docs: Sequence[Doc]) -> list[TokenScores]:

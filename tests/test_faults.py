@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import platform
+import random
 import signal
 import socket
 import subprocess
@@ -19,9 +21,11 @@ import spacy
 from typer.testing import CliRunner
 
 from spacy_distilner import cache
+from spacy_distilner.allocator import release_free_memory
 from spacy_distilner.cli import app
 from spacy_distilner.export import onnx as export
 from spacy_distilner.settings import RANGES, Settings
+from tiny import WORDS
 
 Mount = Callable[[str], Path]
 TEXT = "John Smith flew from London to New York on Tuesday to meet the people of Apple ."
@@ -91,6 +95,34 @@ def test_a_short_max_length_blames_max_length_not_the_models_stored_stride(tmp_p
     with pytest.raises(ValueError, match=r"Setting max_length must be an integer in \[19, 64\].*stored stride 16"):
         short.engine
     assert spacy.blank("en").add_pipe("distilner", config={"model": model, "max_length": 10, "stride": 2}).stride == 2
+
+
+# ------------------------------------------------------------------ native memory over long streams
+def test_a_stream_of_varied_lengths_meets_few_batch_shapes(nlp: spacy.language.Language) -> None:
+    """Every distinct batch shape costs native memory (oneDNN primitives, allocator bins): 600 texts of
+    1-80 words (some over the tiny model's 64-piece window) run in batches of bucketed widths and
+    power-of-two row counts, whatever their lengths."""
+    backend = nlp.get_pipe("distilner").engine.backend
+    forward, shapes = backend.forward, set()
+
+    def recording(input_ids, attention_mask):  # type: ignore[no-untyped-def]
+        shapes.add(input_ids.shape)
+        return forward(input_ids, attention_mask)
+
+    backend.forward = recording
+    rng = random.Random(0)
+    texts = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 80))) for _ in range(600)]
+    docs = list(nlp.pipe(texts, batch_size=37))
+    assert all(len(doc._.ner_probs) == len(doc) for doc in docs)
+    assert {width for _, width in shapes} <= set(range(4, 65, 4))
+    assert all(rows & (rows - 1) == 0 for rows, _ in shapes)  # 1, 2, 4, … 32 rows: 6 counts × 16 widths at most
+    assert len(shapes) <= 96
+
+
+def test_free_memory_goes_back_to_the_system_on_glibc() -> None:
+    if not (sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"):
+        pytest.skip("malloc_trim is glibc's")
+    assert release_free_memory()
 
 
 # ----------------------------------------------------------------------------- unwritable caches

@@ -8,7 +8,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).parents[1] / "spacy_distilner"
 #: Layers, lowest first: a module may import (at module level) only from its own layer or below.
 LAYERS: list[set[str]] = [
-    {"errors", "settings", "cache", "cpu", "model_dir", "casing"},
+    {"errors", "settings", "cache", "cpu", "model_dir", "casing", "allocator"},
     {"tokenize", "windows", "batching", "align", "decode", "annotate", "extensions", "backends", "loading", "embeddings"},
     {"engine", "export.onnx"},
     {"component"},

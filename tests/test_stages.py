@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from spacy_distilner.align import align, pool, softmax
-from spacy_distilner.batching import plan_batches
+from spacy_distilner.batching import bucket, plan_batches
 from spacy_distilner.decode import TagSet, decode, entropy, log_softmax, tag_path, viterbi
 from spacy_distilner.windows import make_windows
 from tiny import BILOU, IOB2
@@ -50,13 +50,21 @@ def test_windows_reject_bad_settings(size: int, stride: int) -> None:
 
 @given(st.lists(st.integers(1, 512), max_size=200), st.integers(512, 8192))
 def test_batches_respect_budget_and_cover_all(lengths: list[int], budget: int) -> None:
-    batches = plan_batches(lengths, budget)
-    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
-    for rows in batches:
-        width = max(lengths[i] for i in rows)
+    batches = plan_batches(lengths, budget, 512)
+    assert sorted(i for _, rows in batches for i in rows) == list(range(len(lengths)))
+    for width, rows in batches:
+        assert max(lengths[i] for i in rows) <= width == bucket(width) <= 512
         assert len(rows) * width <= budget
-        padded = len(rows) * width - sum(lengths[i] for i in rows)
-        assert padded <= 0.05 * len(rows) * width  # MAX_BATCH_PADDING
+        assert len(rows) & (len(rows) - 1) == 0  # a power of two
+    widths = {width for width, _ in batches}
+    assert len({(width, len(rows)) for width, rows in batches}) <= sum((budget // w).bit_length() for w in widths)
+
+
+def test_buckets_are_few_and_pad_little() -> None:
+    widths = {bucket(n) for n in range(1, 513)}
+    assert len(widths) == 40 and max(widths) == 512
+    assert all(n <= bucket(n) < n + max(4, n / 8) for n in range(1, 513))
+    assert plan_batches([30, 100, 29, 3], 8192, 64) == [(64, [1]), (32, [0, 2]), (4, [3])]  # capped at the model's rows
 
 
 def test_align_by_offsets() -> None:

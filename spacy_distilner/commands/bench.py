@@ -34,11 +34,11 @@ def bench(
         ),
     ] = ",".join(benchmark.VARIANTS),
     stream: Annotated[
-        int, typer.Option("--stream", min=0, help="Documents for the memory run (0: skip it).")
-    ] = 10_000,
+        int, typer.Option("--stream", min=0, help="Texts for the memory runs (0: skip them).")
+    ] = 20_000,
     stream_variant: Annotated[
-        StreamVariant, typer.Option("--stream-variant", help="Variant of the memory run.")
-    ] = StreamVariant["onnx_int8"],
+        list[StreamVariant], typer.Option("--stream-variant", help="Variant of a memory run (repeat for several).")
+    ] = [StreamVariant["torch_bf16"], StreamVariant["torch_fp32"]],
     rounds: Annotated[
         int, typer.Option("--rounds", min=1, help="Time every variant this many times, round-robin; median words/s.")
     ] = 1,
@@ -51,7 +51,7 @@ def bench(
     """Benchmark the backends against the Hugging Face pipeline.
 
     Words/s, peak memory and F1 of each variant on whole documents, each variant in its own subprocess
-    with the same weights and threads; then a streaming run that samples the resident memory. Writes
+    with the same weights and threads; then streaming runs that sample the resident memory. Writes
     OUT/bench.json and OUT/bench.png.
     """
     if one is not None:  # a subprocess of the run below
@@ -68,4 +68,5 @@ def bench(
             benchmark.variant_config(name)
         except ValueError as err:
             raise typer.BadParameter(str(err), param_hint="'--variants'") from err
-    benchmark.run(model, data, out, threads, batch_size, limit, names, stream, stream_variant.value, rounds)
+    streams = [v.value for v in stream_variant]
+    benchmark.run(model, data, out, threads, batch_size, limit, names, stream, streams, rounds)

@@ -30,8 +30,9 @@ def distilbert_config_from_bert(bert_config: BertConfig) -> DistilBertConfig:
     Raises ``ValueError`` for BERT variants DistilBERT cannot express exactly
     (relative position embeddings, a LayerNorm eps other than DistilBERT's fixed 1e-12).
     """
-    if bert_config.position_embedding_type != "absolute":
-        raise ValueError(f"unsupported position_embedding_type {bert_config.position_embedding_type!r}")
+    positions = getattr(bert_config, "position_embedding_type", "absolute")  # transformers 5: absolute only, no field
+    if positions != "absolute":
+        raise ValueError(f"unsupported position_embedding_type {positions!r}")
     if bert_config.layer_norm_eps != DISTILBERT_LAYER_NORM_EPS:
         raise ValueError(
             f"BERT layer_norm_eps={bert_config.layer_norm_eps} but DistilBertModel hard-codes "
