@@ -21,6 +21,7 @@ import numpy as np
 
 from .errors import Errors
 from .cache import cache_dir
+from .model_dir import file_digest
 
 MANIFEST = "external_embeddings.json"
 WEIGHTS = "model.safetensors"
@@ -74,7 +75,7 @@ def materialize(model_dir: Path) -> Path:
     from safetensors.torch import load_file, save_file
 
     manifest = json.loads((model_dir / MANIFEST).read_text())
-    weights = hashlib.sha256((model_dir / WEIGHTS).read_bytes()).hexdigest()[:16]
+    weights = file_digest(model_dir / WEIGHTS)[:16]
     target = cache_dir() / "models" / f"{model_dir.name}-{manifest['sha256'][:12]}-{weights}"
     if (target / WEIGHTS).is_file():
         return target

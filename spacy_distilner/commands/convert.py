@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import json
 import time
@@ -12,6 +11,7 @@ from typing import Annotated, Any, Callable
 
 import typer
 
+from ..model_dir import file_digest
 from . import new_app
 
 app = new_app(
@@ -19,15 +19,6 @@ app = new_app(
     "encoder's PyPI package, verifies it against the original and records its provenance in "
     "OUT_DIR/conversion.json (exit 1 if the check fails)."
 )
-
-
-def _sha256(path: Path) -> str:
-    """Hex sha256 of a file."""
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _finish(out_dir: Path, package: str, license: str, src: Path, files: tuple[str, ...], verification: dict) -> None:
@@ -39,7 +30,7 @@ def _finish(out_dir: Path, package: str, license: str, src: Path, files: tuple[s
             "version": meta["Version"],
             "license": license,
             "package_license": meta.get("License-Expression") or meta.get("License"),
-            "sha256": {name: _sha256(src / name) for name in files},
+            "sha256": {name: file_digest(src / name) for name in files},
         },
         "verification": verification,
     }
