@@ -4,21 +4,37 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 import spacy
 from hypothesis import settings
 from spacy.language import Language
 
+from spacy_distilner.cpu import FLAGS_ENV, cpu_info
 from tiny import BILOU, IOB2, make_tiny_model
 
 # Property tests check correctness, not speed: no per-example deadline (a loaded 2-core CI
 # machine made the default 200 ms one fail at random).
 settings.register_profile("distilner", deadline=None)
-# Tests compare with fp32 references: decide precision as on an AVX2 CPU on every machine (the AMX/bf16
-# path is tested explicitly in test_precision.py by setting the flags).
-os.environ.setdefault("DISTILNER_CPU_FLAGS", "avx2")
 settings.load_profile("distilner")
+
+#: The two decisions ``precision="auto"`` makes on a CPU, as the CPU flags that lead to each: fp32 weights
+#: (AVX2 only) and bf16 weights (AVX512-BF16, as on current AMD EPYC). Outside the ``decision`` fixture the
+#: suite decides as on an AVX2 CPU on every machine, unless ``$DISTILNER_CPU_FLAGS`` is set.
+DECISIONS = {"fp32": "avx2", "bf16": "avx2,avx512f,avx512_vnni,avx512_bf16"}
+os.environ.setdefault(FLAGS_ENV, DECISIONS["fp32"])
+
+
+@pytest.fixture(scope="module", params=list(DECISIONS))
+def decision(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Run a module's tests (and the subprocesses they start) once under each precision decision:
+    ``pytestmark = pytest.mark.usefixtures("decision")``. Yields ``"fp32"`` or ``"bf16"``."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(FLAGS_ENV, DECISIONS[request.param])
+        cpu_info.cache_clear()
+        yield request.param
+    cpu_info.cache_clear()
 
 
 #: The core suite (``pytest -m core``), run in a second environment beside the newest transformers 5.x:

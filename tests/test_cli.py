@@ -18,6 +18,8 @@ from spacy_distilner.cli import app
 from spacy_distilner.records import LOW_COLOR, LOW_MARKER
 from tiny import IOB2
 
+pytestmark = pytest.mark.usefixtures("decision")  # every test under the fp32 and the bf16 decision
+
 TEXTS = ["John Smith went to New York with Apple.", "Mary said the company in London was new.", "", "Paris !"]
 
 

@@ -18,6 +18,8 @@ from typer.testing import CliRunner
 from spacy_distilner.cli import app
 from spacy_distilner.loading import KNOWN_MODELS
 
+pytestmark = pytest.mark.usefixtures("decision")  # every test under the fp32 and the bf16 decision
+
 SUBCOMMANDS = {
     "annotate": None,
     "render": None,

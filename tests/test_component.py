@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 import spacy
@@ -18,6 +19,8 @@ from spacy.training import Example
 
 from spacy_distilner.backends import resolve_device
 from tiny import BILOU, IOB2
+
+pytestmark = pytest.mark.usefixtures("decision")  # every test under the fp32 and the bf16 decision
 
 TEXTS = [
     "John Smith went to New York with Apple in the United States today.",
@@ -247,6 +250,14 @@ def test_escape_hatch_and_device(nlp: Language) -> None:
     assert resolve_device("auto") in ("cpu", "cuda:0", "mps")
     with pytest.raises(ValueError, match="D009"):
         resolve_device("tpu")
+
+
+def test_auto_precision_follows_the_decision(nlp: Language, decision: str) -> None:
+    """``precision="auto"`` runs bf16 weights where the CPU has native bf16, fp32 elsewhere."""
+    pipe = nlp.get_pipe("distilner")
+    _check_invariants(nlp(TEXTS[0]), len(IOB2))
+    assert pipe.backend_info["precision"] == decision
+    assert next(pipe.hf_model.parameters()).dtype == {"fp32": torch.float32, "bf16": torch.bfloat16}[decision]
 
 
 def test_bf16_precision_runs(iob_dir: Path) -> None:

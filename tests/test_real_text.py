@@ -77,8 +77,8 @@ def test_viterbi_bridges_whitespace_it_would_otherwise_repair() -> None:
 
 
 @pytest.fixture(scope="module")
-def cased_nlp(tmp_path_factory: pytest.TempPathFactory) -> Language:
-    """A tiny cased model (accents are not stripped by its normalizer)."""
+def cased_nlp(tmp_path_factory: pytest.TempPathFactory, decision: str) -> Language:
+    """A tiny cased model, under each precision decision (accents are not stripped by its normalizer)."""
     path = make_tiny_model(tmp_path_factory.mktemp("cased"), IOB2, seed=3, max_position_embeddings=512, lowercase=False)
     nlp = spacy.blank("en")
     nlp.add_pipe("distilner", config={"model": str(path)})

@@ -13,6 +13,8 @@ from typer.testing import CliRunner
 from spacy_distilner.cli import app
 from spacy_distilner.records import atomic_output, write_docs
 
+pytestmark = pytest.mark.usefixtures("decision")  # every test under the fp32 and the bf16 decision
+
 TEXT = "John Smith went to New York.\nMary said the company in London was new.\n"
 
 

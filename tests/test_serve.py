@@ -23,6 +23,8 @@ from spacy_distilner.records import doc_to_json
 from spacy_distilner.serve import Limits, create_app
 from tiny import IOB2
 
+pytestmark = pytest.mark.usefixtures("decision")  # every test under the fp32 and the bf16 decision
+
 LIMITS = Limits(max_batch=8, max_wait_ms=50, max_queue=64, max_chars=200, max_texts=5)
 TEXT = "John Smith went to New York with Apple."
 
@@ -47,8 +49,8 @@ async def _until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
 
 
 @pytest.fixture(scope="module")
-def server(iob_dir: Path) -> Iterator[tuple[str, FastAPI]]:
-    """The API on its own pipeline, run by uvicorn in a background thread: its base URL and app."""
+def server(iob_dir: Path, decision: str) -> Iterator[tuple[str, FastAPI]]:
+    """The API on its own pipeline (under each precision decision), run by uvicorn in a background thread: its base URL and app."""
     nlp = spacy.blank("en")
     nlp.add_pipe("distilner", config={"model": str(iob_dir)})
     app = create_app(nlp, LIMITS)
@@ -144,12 +146,12 @@ def test_invalid_body_is_422(client: httpx.Client, body: dict[str, Any] | bytes)
     assert response.status_code == 422 and response.json()["detail"]
 
 
-def test_health_info_and_docs(client: httpx.Client, iob_dir: Path) -> None:
+def test_health_info_and_docs(client: httpx.Client, iob_dir: Path, decision: str) -> None:
     assert client.get("/health").json() == {"status": "ok", "queued": 0}
     info = client.get("/info").json()
     assert info["model"] == str(iob_dir) and info["pipeline"] is None
     assert info["labels"] == ["PER", "ORG", "LOC", "MISC"] and info["tag_labels"] == list(IOB2)
-    assert (info["backend"], info["precision"], info["version"]) == ("torch", "fp32", __version__)
+    assert (info["backend"], info["precision"], info["version"]) == ("torch", decision, __version__)
     assert info["limits"]["max_chars"] == 200
     schema = client.get("/openapi.json").json()
     assert {"/ner", "/health", "/info"} <= set(schema["paths"])
