@@ -2,7 +2,9 @@
 
 ``predict`` is one call to the engine (tokenize → windows → batches → backend → align/pool),
 ``set_annotations`` decodes and writes entities, serialization saves the model directory, and
-the training hooks delegate to ``training.trainer`` (imported only when training).
+the training hooks (``initialize``, ``update`` → ``get_loss`` → ``finish_update``) run the torch module
+through its thinc wrapper, with targets and loss from ``training.loss`` and the model to train from
+``training.heads``.
 """
 
 # no ``from __future__ import annotations``: spaCy validates ``initialize``'s arguments from its real types
@@ -14,23 +16,29 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Sequence
 
+import numpy as np
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc
-from spacy.training import Example
+from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.util import minibatch
 from spacy.vocab import Vocab
 from thinc.api import Optimizer
 
-from .annotate import passes, write_entities
-from .batching import PaddingStats
-from .decode import TagSet, decode, span_confidence, tag_path
+from .annotate import passes, run_or_retry_alone, write_entities
+from .backends import training_autocast
+from .batching import Batch, PaddingStats
+from .decode import TagSet, scored_spans, tag_path
 from .engine import Engine, TokenScores
 from .errors import Errors
 from .extensions import install_extensions
-from .loading import is_lora, resolve_model_path, save_model
+from .loading import load_tokenizer, resolve_model_path, save_model
 from .model_dir import MODEL_DIR, pack_dir, unpack_dir
 from .settings import PRECISIONS, Settings, default_config, factory_signature
+from .tokenize import tokenize_texts
+from .training.heads import lr_scale, training_model
+from .training.lora import is_lora
+from .training.loss import batch_loss, gold_targets, training_tags
 
 __all__ = ["DistilNER", "FACTORY", "PRECISIONS", "TokenScores", "component_name", "find_component", "make_distilner"]
 
@@ -58,23 +66,15 @@ class DistilNER(TrainablePipe):
         """``settings`` (default: :class:`Settings`' defaults) with ``changes`` applied, e.g. ``backend="onnx"``."""
         self.settings = dataclasses.replace(settings or Settings(), **changes)
         self.vocab, self.name, self.lang, self.scorer = vocab, name, lang, scorer
-        self.model: Any = None  # thinc wrapper of the torch module, set when the weights are loaded
         self._engine: Optional[Engine] = None
+        self._thinc: Any = None  # the torch module as a thinc Model (``model``), built on first use
         self._source: Optional[Path] = None  # the directory the weights were loaded from
         install_extensions()
 
     # ------------------------------------------------------------------ loading
-    def adopt(self, engine_or_model: Any, tokenizer: Any = None, training: bool = False) -> None:
-        """Run ``engine_or_model``: an :class:`Engine`, or a transformers model and its tokenizer
-        (then an engine is built for them; ``training``: fp32 weights)."""
-        from .backends.torch import thinc_model
-
-        engine = engine_or_model
-        if not isinstance(engine, Engine):
-            engine = Engine(engine_or_model, tokenizer, self.settings, training=training)
-        self._engine = engine
-        # training runs where the backend runs (thinc would move the module to its own default device)
-        self.model = thinc_model(engine.hf_model, engine.device if self.settings.backend == "torch" else None)
+    def adopt(self, engine: Engine) -> None:
+        """Run ``engine`` (``model`` wraps its torch module when first used)."""
+        self._engine, self._thinc = engine, None
 
     def _load(self, path: Path) -> None:
         engine = Engine.from_dir(path, self.settings)
@@ -170,16 +170,17 @@ class DistilNER(TrainablePipe):
         the Docs that fail on their own go to the pipeline's error handler; the others are annotated."""
         install_extensions()
         error_handler = self.get_error_handler()
+
+        def annotated(docs: Sequence[Doc]) -> Sequence[Doc]:
+            self.set_annotations(docs, self.predict(docs))
+            return docs
+
+        def failed(doc: Doc, err: Exception) -> tuple[Doc, ...]:
+            error_handler(self.name, self, [doc], err)
+            return ()
+
         for docs in minibatch(stream, size=batch_size):
-            try:
-                self.set_annotations(docs, self.predict(docs))
-            except Exception as err:
-                if len(docs) == 1:
-                    error_handler(self.name, self, docs, err)
-                    continue
-                yield from self.pipe(docs, batch_size=1)
-                continue
-            yield from docs
+            yield from run_or_retry_alone(docs, annotated, failed)
 
     def predict(self, docs: Iterable[Doc]) -> list[TokenScores]:
         """Token scores for each Doc; the Docs are not modified."""
@@ -190,11 +191,8 @@ class DistilNER(TrainablePipe):
         settings, tagset = self.settings, self.engine.tagset
         for doc, score in zip(docs, scores):
             tag_ids = tag_path(score.logits, tagset, settings.decoding, score.skip)
-            spans = []
-            for start, end, label in decode(tag_ids, tagset):
-                conf = span_confidence(score.probs, tag_ids, start, end, score.skip)
-                if passes(conf, settings.threshold):
-                    spans.append((start, end, label, conf))
+            spans = scored_spans(score.probs, tag_ids, tagset, score.skip)
+            spans = [span for span in spans if passes(span[3], settings.threshold)]
             write_entities(doc, spans, settings.ents_mode, settings.spans_key)
             if settings.store_probs:
                 doc._.ner_logits = score.logits
@@ -242,6 +240,18 @@ class DistilNER(TrainablePipe):
         return unpack_dir(bytes_data, lambda tmp: self.from_disk(tmp, exclude=exclude))
 
     # ----------------------------------------------------------------- training
+    @property
+    def model(self) -> Any:
+        """The torch module as a thinc ``Model`` for training, built on first use (None before the
+        model is loaded and where the backend holds no torch module)."""
+        engine = self._engine
+        if self._thinc is None and engine is not None and engine.backend.trainable:
+            from .backends.torch import thinc_model
+
+            autocast = training_autocast(self.settings.backend, self.settings.precision, engine.device)
+            self._thinc = thinc_model(engine.hf_model, engine.device, autocast)
+        return self._thinc
+
     def initialize(
         self,
         get_examples: Callable[[], Iterable[Example]],
@@ -249,10 +259,16 @@ class DistilNER(TrainablePipe):
         nlp: Optional[Language] = None,
         labels: Optional[Sequence[str]] = None,
     ) -> None:
-        """Tag set from ``labels`` or the examples, a fresh head on the encoder (``training.trainer.initialize``)."""
-        from .training import trainer
-
-        trainer.initialize(self, get_examples, nlp, labels)
+        """Tags for ``labels`` or the examples' entities, and the module to train from ``model``
+        (``training.heads.training_model``); its trainable parameter counts go to ``nlp.meta``."""
+        validate_get_examples(get_examples, "DistilNER.initialize")
+        path = resolve_model_path(self.settings.model)
+        tags = training_tags(labels, get_examples, self.settings.tag_scheme)
+        hf_model, report = training_model(path, tags, self.settings)
+        if nlp is not None:
+            nlp.meta["distilner_parameters"] = report
+        stored = {"languages": [nlp.lang] if nlp is not None else None}  # what the model is trained on
+        self.adopt(Engine(hf_model, load_tokenizer(path), self.settings, training=True, stored=stored))
 
     def update(
         self,
@@ -262,20 +278,43 @@ class DistilNER(TrainablePipe):
         sgd: Optional[Optimizer] = None,
         losses: Optional[dict[str, float]] = None,
     ) -> dict[str, float]:
-        """One gradient step on whole documents, windowed and batched exactly as at inference
-        (``training.trainer.update``); dropout is the transformer's own (``drop`` is not used)."""
-        from .training import trainer
-
-        losses = trainer.update(self, examples, {} if losses is None else losses)
+        """One gradient step on whole documents, windowed and batched exactly as at inference: per batch
+        the forward pass (``model.begin_update``), :meth:`get_loss` and the backward pass, then
+        :meth:`finish_update` with ``sgd``. Dropout is the transformer's own (``drop`` is not used)."""
+        losses = {} if losses is None else losses
+        losses.setdefault(self.name, 0.0)
+        validate_examples(examples, "DistilNER.update")
+        engine, model = self.engine, self.model
+        if model is None:
+            raise ValueError(Errors.D019.format(backend=self.settings.backend))
+        if engine.precision == "bf16":
+            raise ValueError(Errors.D024.format(precision=self.settings.precision))
+        examples = [eg for eg in examples if len(eg.predicted)]
+        pieces = tokenize_texts(engine.tokenizer, [eg.predicted.text for eg in examples])
+        for batch in engine.batches(pieces, engine.windows(pieces)):
+            logits, backprop = model.begin_update((batch.input_ids, batch.attention_mask))
+            loss, d_logits = self.get_loss(examples, (batch, logits))
+            backprop(d_logits)
+            losses[self.name] += loss
         if sgd is not None:
             self.finish_update(sgd)
         return losses
 
-    def finish_update(self, sgd: Optimizer) -> None:
-        """Apply the optimizer (the head's step ``head_lr_scale`` larger)."""
-        from .training import trainer
+    def get_loss(self, examples: Iterable[Example], scores: tuple[Batch, np.ndarray]) -> tuple[float, np.ndarray]:
+        """Loss and gradient of one batch of windows of ``examples`` (``scores``: the batch and its
+        ``(rows, length, n_tags)`` logits): its share of the mean cross-entropy over every labelled
+        word piece of ``examples`` (``label_pieces``, ``label_smoothing``)."""
+        batch, logits = scores
+        engine, settings = self.engine, self.settings
+        targets = gold_targets(list(examples), engine.tokenizer, engine.tagset, settings.label_pieces)
+        return batch_loss(logits, batch, targets, settings.label_smoothing)
 
-        trainer.finish_update(self, sgd)
+    def finish_update(self, sgd: Optimizer) -> None:
+        """Apply ``sgd`` to the trainable weights in place (the head's step ``head_lr_scale`` larger)."""
+        from .backends.torch import apply_optimizer
+
+        head_lr_scale = self.settings.head_lr_scale
+        apply_optimizer(self.model, self.engine.hf_model, sgd, lambda name: lr_scale(name, head_lr_scale))
 
 
 def make_distilner(nlp: Language, name: str, **config: Any) -> DistilNER:

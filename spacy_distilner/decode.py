@@ -215,3 +215,11 @@ def span_confidence(
     if skip is not None:
         rows = rows[~skip[rows]]
     return float(probs[rows, tag_ids[rows]].mean())
+
+
+def scored_spans(
+    probs: np.ndarray, tag_ids: np.ndarray, tagset: TagSet, skip: Optional[np.ndarray] = None
+) -> list[tuple[int, int, str, float]]:
+    """The entities of the tag path ``tag_ids`` as ``(start, end, label, confidence)``: ``decode``'s spans,
+    each with its ``span_confidence`` under ``probs``."""
+    return [(s, e, label, span_confidence(probs, tag_ids, s, e, skip)) for s, e, label in decode(tag_ids, tagset)]

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, AsyncIterator, Optional
+from typing import Any, AsyncIterator, Optional, Sequence
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from spacy.language import Language
 
 from . import __version__
-from .annotate import passes
+from .annotate import passes, run_or_retry_alone
 from .component import find_component
 from .records import doc_to_json
 
@@ -194,16 +194,11 @@ class MicroBatcher:
         return jobs, None
 
     def _annotate_each(self, jobs: list[_Job]) -> list[list[JsonRecord] | Exception]:
-        """``_annotate`` over all jobs; when it fails, each job again on its own, so a failing request
-        gets its error and the requests batched with it their records."""
-        try:
-            return list(self._annotate(jobs))
-        except Exception as err:
-            if len(jobs) == 1:
-                return [err]
-        return [result for job in jobs for result in self._annotate_each([job])]
+        """``_annotate`` over all jobs, retried one job at a time when it fails (``run_or_retry_alone``),
+        so a failing request gets its error and the requests batched with it their records."""
+        return list(run_or_retry_alone(jobs, self._annotate, lambda job, err: [err]))
 
-    def _annotate(self, jobs: list[_Job]) -> list[list[JsonRecord]]:
+    def _annotate(self, jobs: Sequence[_Job]) -> list[list[JsonRecord]]:
         """One ``nlp.pipe`` call over all the jobs' texts (in the worker thread); each job's records."""
         texts = [text for job in jobs for text in job.texts]
         self.pipe_calls += 1

@@ -21,7 +21,7 @@ from spacy.tokens import Doc, DocBin
 from ..align import softmax, token_bounds
 from ..casing import Casing, recase
 from ..component import find_component
-from ..decode import TagSet, decode, span_confidence, tag_path
+from ..decode import TagSet, scored_spans, tag_path
 from .augment import recased_doc
 
 
@@ -46,8 +46,8 @@ def outcomes(
         probs = softmax(token_logits / temperature)
         truth = {(e.start_char, e.end_char, e.label_) for e in gold.ents}
         skip = token_bounds(doc)[2]
-        for start, end, label in decode(tag_ids, tagset):
-            conf.append(span_confidence(probs, tag_ids, start, end, skip))
+        for start, end, label, confidence in scored_spans(probs, tag_ids, tagset, skip):
+            conf.append(confidence)
             correct.append((doc[start:end].start_char, doc[start:end].end_char, label) in truth)
     return EntityOutcomes(np.array(conf), np.array(correct, dtype=float))
 
