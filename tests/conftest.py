@@ -47,6 +47,7 @@ CORE = {
     "test_default_model.py",
     "test_onnx.py",
     "test_safety.py",
+    "test_serialization.py",
     "test_hf_api.py",
     "test_parity.py",
     "test_precision.py",
