@@ -7,9 +7,6 @@ directory can be wrong gives an error that names the problem.
 
 from __future__ import annotations
 
-import copy
-import json
-import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Optional
@@ -17,10 +14,9 @@ from typing import Any, Iterator, Mapping, Optional
 from safetensors import safe_open
 
 from .errors import Errors
-import srsly
-
 from .model_dir import ADAPTER_DIR, WEIGHTS_KEY, read_json_object, read_settings, verify_weights, write_settings
 from .tokenize import normalize_unicode
+from .training.lora import is_lora, merge, save_adapter
 
 MODELS_DIR = Path(__file__).parent / "models"
 #: Names that ``config={"model": ...}`` resolves to directories shipped in the package.
@@ -61,7 +57,9 @@ def resolve_model_path(name: str) -> Path:
     raise ValueError(Errors.D001.format(path=path))
 
 
-def _weight_files(path: Path) -> list[Path]:
+def weight_files(path: Path) -> list[Path]:
+    """The safetensors files of the model in ``path``: one file or the shards its index names
+    (D022 for a bad index, D002 when there are only pickled weights)."""
     if (path / "model.safetensors").is_file():
         return [path / "model.safetensors"]
     index = path / "model.safetensors.index.json"
@@ -86,31 +84,7 @@ def _weight_files(path: Path) -> list[Path]:
 
 def write_model_settings(path: Path, settings: Mapping[str, Any]) -> None:
     """``distilner.json`` for the model saved in ``path``, with the digests of its weight files."""
-    write_settings(path, settings, _weight_files(path))
-
-
-TAGS_FILE = "tags.json"  # beside the peft files: the head's tags, in id order
-
-
-def is_lora(model: Any) -> bool:
-    """Whether ``model`` is a peft model (without importing peft when nothing has)."""
-    peft = sys.modules.get("peft")
-    return peft is not None and isinstance(model, peft.PeftModel)
-
-
-def save_adapter(model: Any, path: str | Path) -> None:
-    """Save only the adapter and the head (``adapter_model.safetensors``, ``adapter_config.json``)
-    and the head's tags (``tags.json``) into ``path``."""
-    path = Path(path)
-    model.save_pretrained(str(path), safe_serialization=True)
-    (path / "README.md").unlink(missing_ok=True)  # peft's generated model card
-    id2label = model.get_base_model().config.id2label
-    srsly.write_json(path / TAGS_FILE, [id2label[i] for i in range(len(id2label))])
-
-
-def merge(model: Any) -> Any:
-    """A plain transformers model with the LoRA weights folded in; ``model`` itself is unchanged."""
-    return copy.deepcopy(model).merge_and_unload()
+    write_settings(path, settings, weight_files(path))
 
 
 def save_model(
@@ -132,7 +106,7 @@ def save_model(
     return hf_model
 
 
-def _head_shape(files: list[Path]) -> tuple[int, int] | None:
+def head_shape(files: list[Path]) -> tuple[int, int] | None:
     """Shape of the token-classification head (``classifier.weight``), if the weights have one;
     D022 for a file that is not valid safetensors (truncated, garbage)."""
     for file in files:
@@ -146,18 +120,6 @@ def _head_shape(files: list[Path]) -> tuple[int, int] | None:
     return None
 
 
-def _head_tensors(files: list[Path]) -> tuple[Any, Any]:
-    """The stored head's ``classifier.weight`` and ``classifier.bias`` (torch tensors, any shard)."""
-    found = {}
-    for file in files:
-        with safe_open(str(file), framework="pt") as f:
-            for key in f.keys():
-                for part in ("weight", "bias"):
-                    if key == f"classifier.{part}" or key.endswith(f".classifier.{part}"):
-                        found[part] = f.get_tensor(key)
-    return found["weight"], found["bias"]
-
-
 def check_model_dir(path: Path) -> dict:
     """Validate a token-classifier directory before loading; return its config dict."""
     config_file = path / "config.json"
@@ -168,9 +130,9 @@ def check_model_dir(path: Path) -> dict:
     if not isinstance(id2label, dict) or set(id2label) != {str(i) for i in range(len(id2label))}:
         keys = sorted(id2label) if isinstance(id2label, dict) else id2label
         raise ValueError(Errors.D022.format(file=config_file, problem=f"id2label keys must be 0 … n-1, got {keys!r}"))
-    files = _weight_files(path)
+    files = weight_files(path)
     verify_weights(path, read_settings(path).get(WEIGHTS_KEY) or {})
-    shape = _head_shape(files)
+    shape = head_shape(files)
     if shape is None:
         raise ValueError(Errors.D003.format(path=path, missing="'classifier.weight'"))
     n_labels = len(config.get("id2label", {}))
@@ -238,81 +200,3 @@ def load_classifier(path: Path, dtype: Optional[str] = None):
     if info["missing_keys"]:
         raise ValueError(Errors.D003.format(path=path, missing=", ".join(info["missing_keys"][:5])))
     return model.eval()
-
-
-def _base_tags(config: dict, files: list[Path]) -> tuple[str, ...] | None:
-    """The tags of the classification head stored in ``files`` (``None`` for a bare encoder)."""
-    if _head_shape(files) is None:
-        return None
-    id2label = config.get("id2label", {})
-    return tuple(id2label[str(i)] for i in range(len(id2label)))
-
-
-def load_for_training(path: Path, tags: tuple[str, ...]):
-    """An encoder (or a token classifier) from ``path`` with a head for ``tags``.
-
-    The head is kept when its tags are exactly ``tags`` (resuming), else freshly initialised
-    (also when it has as many rows as ``tags`` but other tags).
-    """
-    import torch
-    from transformers import AutoModelForTokenClassification
-
-    if not (path / "config.json").is_file():
-        raise ValueError(Errors.D001.format(path=path / "config.json"))
-    config = read_json_object(path / "config.json")
-    files = _weight_files(path)  # refuses pickle-only directories
-    try:
-        model = AutoModelForTokenClassification.from_pretrained(
-            str(path),
-            **dtype_argument(torch.float32),  # fp32 master weights, whatever the stored dtype (fp16 when shipped)
-            local_files_only=True,
-            use_safetensors=True,
-            trust_remote_code=False,
-            num_labels=len(tags),
-            id2label=dict(enumerate(tags)),
-            label2id={t: i for i, t in enumerate(tags)},
-            ignore_mismatched_sizes=True,
-        )
-    except Exception as err:  # wrong architecture, corrupt file, …: say which directory
-        raise ValueError(Errors.D015.format(path=path, err=err)) from err
-    base_tags = _base_tags(config, files)
-    if base_tags is not None and base_tags != tuple(tags):
-        with torch.no_grad():  # a same-sized head for other tags was loaded as is
-            model.classifier.weight.normal_(0.0, float(getattr(model.config, "initializer_range", 0.02)))
-            model.classifier.bias.zero_()
-    return model
-
-
-def _map_tag(tag: str, label_map: Mapping[str, str]) -> str:
-    """``B-person`` -> ``B-PER`` under ``{"person": "PER"}``; unmapped labels and ``O`` stay as they are."""
-    prefix, sep, label = tag.partition("-")
-    return f"{prefix}{sep}{label_map.get(label, label)}" if sep else tag
-
-
-def init_head_rows(hf_model: Any, path: Path, label_map: Mapping[str, str]) -> dict[str, str]:
-    """Copy the rows of the head stored in ``path`` into ``hf_model``'s head for matching tags.
-
-    A tag of ``hf_model`` matches the stored tag with the same prefix and the label
-    ``label_map[label]`` (or the same label when it is not mapped); ``O`` matches ``O``.
-    Other rows keep their fresh initialisation. Returns ``{new tag: stored tag}`` of the
-    copied rows (empty when ``path`` holds a bare encoder).
-    """
-    import torch
-
-    config = json.loads((path / "config.json").read_text())
-    files = _weight_files(path)
-    base_tags = _base_tags(config, files)
-    if base_tags is None:
-        return {}
-    weight, bias = _head_tensors(files)
-    base_index = {tag: i for i, tag in enumerate(base_tags)}
-    id2label = hf_model.config.id2label
-    copied = {}
-    with torch.no_grad():
-        for i in range(len(id2label)):
-            source = _map_tag(id2label[i], label_map)
-            if source in base_index:
-                hf_model.classifier.weight[i] = weight[base_index[source]]
-                hf_model.classifier.bias[i] = bias[base_index[source]]
-                copied[id2label[i]] = source
-    return copied

@@ -9,7 +9,8 @@ import spacy
 import torch
 from spacy.training import Example
 
-from spacy_distilner.loading import init_head_rows, load_classifier, load_for_training
+from spacy_distilner.loading import load_classifier
+from spacy_distilner.training.heads import init_head_rows, load_for_training
 from tiny import make_tiny_encoder, make_tiny_model, training_docs
 
 WNUT_TAGS = ("O", "B-corporation", "I-corporation", "B-person", "I-person", "B-product", "I-product")

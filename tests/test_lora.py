@@ -13,7 +13,8 @@ from spacy.language import Language
 from spacy.training import Example
 
 from spacy_distilner.loading import load_classifier
-from spacy_distilner.training.lora import apply_lora, load_with_adapter, trainable_report
+from spacy_distilner.training.heads import load_with_adapter
+from spacy_distilner.training.lora import apply_lora, trainable_report
 from tiny import make_tiny_encoder, make_tiny_model, training_docs
 
 pytest.importorskip("peft")

@@ -1,2 +1,2 @@
-"""Training and the tools that run over a trained pipeline: corpus converters, mixed units, loss,
-the component's training hooks (trainer), LoRA, checkpoints, calibration, evaluation, shipping."""
+"""Training and the tools that run over a trained pipeline: targets and loss, the model a run starts
+from (heads), LoRA, corpus converters, mixed units, checkpoints, calibration, evaluation, shipping."""

@@ -1,20 +1,29 @@
-"""LoRA fine-tuning through peft: wrap, report, save / load the adapter, merge.
+"""LoRA fine-tuning through peft: wrap, report, save / load the adapter, merge
+(``training.heads.load_with_adapter`` puts a saved adapter back on its base).
 
 peft is imported only inside these functions, so loading a saved pipeline (whose
-weights are stored merged) never needs it.
+weights are stored merged) never needs it; ``loading.save_model`` saves a LoRA model
+through :func:`save_adapter` and :func:`merge`.
 """
 
 from __future__ import annotations
 
+import copy
+import sys
 from pathlib import Path
 from typing import Any, Sequence
 
 import srsly
 
-from ..loading import TAGS_FILE, is_lora, merge, save_adapter  # noqa: F401  (the saving half lives with the model files)
-
 ATTENTION = ("q_lin", "k_lin", "v_lin", "out_lin")
 FFN = ("lin1", "lin2")
+TAGS_FILE = "tags.json"  # beside the peft files: the head's tags, in id order
+
+
+def is_lora(model: Any) -> bool:
+    """Whether ``model`` is a peft model (without importing peft when nothing has)."""
+    peft = sys.modules.get("peft")
+    return peft is not None and isinstance(model, peft.PeftModel)
 
 
 def apply_lora(
@@ -46,19 +55,23 @@ def trainable_report(model: Any) -> dict[str, float]:
     return {"trainable": trainable, "total": total, "share": trainable / total if total else 0.0}
 
 
+def save_adapter(model: Any, path: str | Path) -> None:
+    """Save only the adapter and the head (``adapter_model.safetensors``, ``adapter_config.json``)
+    and the head's tags (``tags.json``) into ``path``."""
+    path = Path(path)
+    model.save_pretrained(str(path), safe_serialization=True)
+    (path / "README.md").unlink(missing_ok=True)  # peft's generated model card
+    id2label = model.get_base_model().config.id2label
+    srsly.write_json(path / TAGS_FILE, [id2label[i] for i in range(len(id2label))])
+
+
+def merge(model: Any) -> Any:
+    """A plain transformers model with the LoRA weights folded in; ``model`` itself is unchanged."""
+    return copy.deepcopy(model).merge_and_unload()
+
+
 def load_adapter(base_hf_model: Any, path: str | Path) -> Any:
     """Apply the adapter saved in ``path`` to ``base_hf_model`` (whose head has the adapter's tags); eval mode."""
     from peft import PeftModel
 
     return PeftModel.from_pretrained(base_hf_model, str(path), is_trainable=False).eval()
-
-
-def load_with_adapter(base_dir: str | Path, adapter_dir: str | Path) -> Any:
-    """A base encoder (or trained distilner model) directory plus a saved adapter -> the trained classifier.
-
-    For a pipeline trained with LoRA the adapter is ``<pipeline>/<component>/model/adapter``.
-    """
-    from ..loading import load_for_training
-
-    tags = tuple(srsly.read_json(Path(adapter_dir) / TAGS_FILE))
-    return load_adapter(load_for_training(Path(base_dir), tags), adapter_dir)

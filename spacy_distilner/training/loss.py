@@ -1,17 +1,19 @@
-"""Training targets and loss: gold entities -> tag ids per word piece, and cross-entropy."""
+"""Training targets and loss: gold entities -> tag ids per word piece, and cross-entropy per batch of windows."""
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Any, Callable, Iterable, Optional, Sequence
 
 import numpy as np
 from spacy.tokens import Doc
+from spacy.training import Example, validate_get_examples
 from spacy.training.iob_utils import doc_to_biluo_tags
 
 from ..align import align, softmax, token_bounds
+from ..batching import Batch
 from ..decode import TagSet
 from ..errors import Errors
-from ..tokenize import DocPieces
+from ..tokenize import DocPieces, tokenize_texts
 
 IGNORE = -100
 
@@ -20,6 +22,19 @@ def tag_names(labels: Sequence[str], scheme: str) -> tuple[str, ...]:
     """The tag inventory for entity ``labels`` under ``scheme`` (``iob2`` or ``bilou``)."""
     prefixes = "BI" if scheme == "iob2" else "BILU"
     return ("O",) + tuple(f"{p}-{label}" for label in sorted(labels) for p in prefixes)
+
+
+def training_tags(
+    labels: Optional[Sequence[str]], get_examples: Callable[[], Iterable[Example]], scheme: str
+) -> tuple[str, ...]:
+    """The tags to train for ``labels``, or else for the entity labels of the examples' gold Docs
+    (D016 when there are none)."""
+    validate_get_examples(get_examples, "DistilNER.initialize")
+    if labels is None:
+        labels = sorted({ent.label_ for eg in get_examples() for ent in eg.reference.ents})
+    if not labels:
+        raise ValueError(Errors.D016)
+    return tag_names(labels, scheme)
 
 
 def token_tag_ids(biluo: Sequence[Optional[str]], tagset: TagSet) -> np.ndarray:
@@ -91,3 +106,22 @@ def cross_entropy(
     loss = float(-(truth * np.log(np.clip(probs, 1e-12, 1.0))).sum())
     grad[valid] = probs - truth
     return loss, grad.reshape(logits.shape)
+
+
+def gold_targets(examples: Sequence[Example], tokenizer: Any, tagset: TagSet, label_pieces: str) -> list[np.ndarray]:
+    """Gold tag id per word piece of each example's text, tokenized as at inference (:func:`piece_targets`)."""
+    pieces = tokenize_texts(tokenizer, [eg.predicted.text for eg in examples])
+    return [piece_targets(eg.reference, p, tagset, label_pieces) for eg, p in zip(examples, pieces)]
+
+
+def batch_loss(
+    batch: Batch, logits: np.ndarray, targets: Sequence[np.ndarray], label_smoothing: float = 0.0
+) -> tuple[float, np.ndarray]:
+    """Cross-entropy of one batch's ``(rows, length, n_tags)`` logits against the ``targets`` of its rows'
+    owned pieces, as its share of the mean over every labelled piece in ``targets``, and the gradient
+    w.r.t. ``logits``; a non-finite loss is an error (D017)."""
+    n_valid = max(sum(int((t != IGNORE).sum()) for t in targets), 1)
+    loss, d_logits = cross_entropy(logits, batch.gather(targets, IGNORE), label_smoothing)
+    if not np.isfinite(loss):
+        raise ValueError(Errors.D017)
+    return loss / n_valid, d_logits / n_valid
