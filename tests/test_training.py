@@ -77,20 +77,90 @@ def test_cross_entropy_gradient_matches_finite_differences() -> None:
     assert not grad[0, 2].any()
 
 
+def _trained_pipe(encoder_dir: Path, n_docs: int, **config: object) -> tuple[spacy.Language, list[Example]]:
+    nlp = spacy.blank("en")
+    nlp.add_pipe("distilner", config={"model": str(encoder_dir), **config})
+    examples = [Example(nlp.make_doc(d.text), d) for d in training_docs(nlp, n_docs)]
+    return nlp, examples
+
+
 @pytest.mark.parametrize("scheme", ["iob2", "bilou"])
 def test_overfit_small_data(encoder_dir: Path, scheme: str) -> None:
-    nlp = spacy.blank("en")
-    nlp.add_pipe("distilner", config={"model": str(encoder_dir), "tag_scheme": scheme, "head_lr_scale": 5.0})
-    examples = [Example(nlp.make_doc(d.text), d) for d in training_docs(nlp, 12)]
+    nlp, examples = _trained_pipe(encoder_dir, 12, tag_scheme=scheme, head_lr_scale=5.0)
     optimizer = nlp.initialize(lambda: examples)
-    assert nlp.get_pipe("distilner").labels == ("LOC", "ORG", "PER")
+    pipe = nlp.get_pipe("distilner")
+    assert pipe.labels == ("LOC", "ORG", "PER")
+    pointers = {name: p.data_ptr() for name, p in pipe.hf_model.named_parameters()}
     first = None
     for _ in range(100):
         losses = nlp.update(examples, sgd=optimizer)
         first = losses["distilner"] if first is None else first
     assert losses["distilner"] < first / 10
+    assert {name: p.data_ptr() for name, p in pipe.hf_model.named_parameters()} == pointers  # stepped in place
     scores = nlp.evaluate(examples)
     assert scores["ents_f"] == pytest.approx(1.0)
+
+
+def test_get_loss_is_each_batch_share_of_the_mean(encoder_dir: Path) -> None:
+    """``get_loss(examples, (batch, logits))``: a float and a gradient shaped as the logits, zero where no
+    labelled piece is; over all batches the losses add up to ``update``'s."""
+    import numpy as np
+    import torch
+
+    from spacy_distilner.training.loss import gold_targets
+
+    nlp, examples = _trained_pipe(encoder_dir, 6, max_batch_tokens=128, max_length=32)  # several batches
+    nlp.initialize(lambda: examples)
+    pipe = nlp.get_pipe("distilner")
+    engine = pipe.engine
+    pieces = tokenize_texts(engine.tokenizer, [eg.predicted.text for eg in examples])
+    targets = gold_targets(examples, engine.tokenizer, engine.tagset, "first")
+    n_valid = sum(int((t != IGNORE).sum()) for t in targets)
+    batches = list(engine.batches(pieces, engine.windows(pieces)))
+    assert len(batches) > 1
+    total = 0.0
+    torch.manual_seed(0)  # the same dropout as the update below
+    for batch in batches:
+        logits, _ = pipe.model.begin_update((batch.input_ids, batch.attention_mask))
+        loss, d_logits = pipe.get_loss(examples, (batch, logits))
+        assert isinstance(loss, float) and loss > 0 and d_logits.shape == logits.shape
+        labelled = batch.gather(targets, IGNORE) != IGNORE
+        assert not d_logits[~labelled].any()
+        row, pos = np.argwhere(labelled)[0]
+        probs = np.exp(logits[row, pos] - logits[row, pos].max())
+        expected = probs / probs.sum() - np.eye(logits.shape[-1])[batch.gather(targets, IGNORE)[row, pos]]
+        np.testing.assert_allclose(d_logits[row, pos], expected / n_valid, rtol=1e-5, atol=1e-7)
+        total += loss
+    torch.manual_seed(0)
+    assert pipe.update(examples)["distilner"] == pytest.approx(total, rel=1e-5)
+
+
+def test_finish_update_steps_the_weights_in_place(encoder_dir: Path) -> None:
+    """The optimizer gets the parameters' and gradients' own memory (no copy) and steps it: same
+    storage, new values, gradients zeroed; a frozen parameter (no gradient) is not passed."""
+    import torch
+
+    nlp, examples = _trained_pipe(encoder_dir, 4, freeze_embeddings=True)
+    optimizer = nlp.initialize(lambda: examples)
+    pipe = nlp.get_pipe("distilner")
+    params = dict(pipe.hf_model.named_parameters())
+    before = {name: (p.data_ptr(), p.detach().clone()) for name, p in params.items()}
+    pipe.update(examples)
+    grads = {name: p.grad.data_ptr() for name, p in params.items() if p.grad is not None}
+    passed = {}
+
+    def spy(key: tuple, weights: object, gradient: object, lr_scale: float = 1.0) -> tuple:
+        passed[key[1]] = (weights.ctypes.data, gradient.ctypes.data)  # type: ignore[attr-defined]
+        return optimizer(key, weights, gradient, lr_scale=lr_scale)
+
+    pipe.finish_update(spy)  # type: ignore[arg-type]
+    frozen = "distilbert.embeddings.word_embeddings.weight"
+    assert passed == {name: (before[name][0], grads[name]) for name in params if name != frozen}
+    for name, p in params.items():
+        pointer, values = before[name]
+        assert p.data_ptr() == pointer, name
+        assert torch.equal(p, values) == (name == frozen), name
+        assert p.grad is None if name == frozen else not p.grad.any()
 
 
 def test_spacy_train_end_to_end(encoder_dir: Path, tmp_path: Path) -> None:
