@@ -193,3 +193,29 @@ def test_spacy_train_end_to_end(encoder_dir: Path, tmp_path: Path) -> None:
     french.add_pipe("distilner", config={"model": str(model_dir)})
     with pytest.warns(UserWarning, match="W002|language is 'fr'"):
         french("Marie est à Paris .")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_apply_optimizer_in_place_or_through_copies(dtype: str) -> None:
+    """CPU fp32 parameters are stepped in their own memory; others (other dtypes, other devices) go
+    through float32 copies and back. Either way: the thinc step at the parameter's scale, gradients zeroed."""
+    from types import SimpleNamespace
+
+    import torch
+    from thinc.api import SGD
+
+    from spacy_distilner.backends.torch import apply_optimizer, thinc_model
+
+    module = torch.nn.Linear(3, 2).to(getattr(torch, dtype))
+    backend = SimpleNamespace(trainable=True, module=module, device="cpu", precision="fp32")
+    model = thinc_model(backend, "fp32")
+    module.weight.grad, module.bias.grad = torch.ones_like(module.weight), torch.full_like(module.bias, 2.0)
+    before = {name: p.detach().clone() for name, p in module.named_parameters()}
+    pointers = {name: p.data_ptr() for name, p in module.named_parameters()}
+    apply_optimizer(model, SGD(0.1, L2=0.0, grad_clip=0.0), lambda name: 3.0 if name == "bias" else 1.0)
+    assert torch.allclose(module.weight, before["weight"] - 0.1)
+    assert torch.allclose(module.bias, before["bias"] - 0.1 * 3.0 * 2.0)
+    assert {name: p.data_ptr() for name, p in module.named_parameters()} == pointers
+    assert not module.weight.grad.any() and not module.bias.grad.any()
+    assert module.weight.dtype == getattr(torch, dtype)
+    assert thinc_model(SimpleNamespace(trainable=False), "fp32") is None
