@@ -12,6 +12,7 @@ import dataclasses
 import inspect
 import shutil
 import warnings
+from functools import partial
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Sequence
@@ -20,13 +21,12 @@ import numpy as np
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc
-from spacy.training import Example, validate_examples, validate_get_examples
+from spacy.training import Example, validate_examples
 from spacy.util import minibatch
 from spacy.vocab import Vocab
 from thinc.api import Optimizer
 
 from .annotate import passes, run_or_retry_alone, write_entities
-from .backends import training_autocast
 from .batching import Batch, PaddingStats
 from .decode import TagSet, scored_spans, tag_path
 from .engine import Engine, TokenScores
@@ -67,14 +67,15 @@ class DistilNER(TrainablePipe):
         self.settings = dataclasses.replace(settings or Settings(), **changes)
         self.vocab, self.name, self.lang, self.scorer = vocab, name, lang, scorer
         self._engine: Optional[Engine] = None
-        self._thinc: Any = None  # the torch module as a thinc Model (``model``), built on first use
         self._source: Optional[Path] = None  # the directory the weights were loaded from
         install_extensions()
 
     # ------------------------------------------------------------------ loading
     def adopt(self, engine: Engine) -> None:
-        """Run ``engine`` (``model`` wraps its torch module when first used)."""
-        self._engine, self._thinc = engine, None
+        """Run ``engine``; ``model`` wraps its torch module for training (None where the backend has none)."""
+        from .backends.torch import thinc_model
+
+        self._engine, self.model = engine, thinc_model(engine.backend, self.settings.precision)
 
     def _load(self, path: Path) -> None:
         engine = Engine.from_dir(path, self.settings)
@@ -218,7 +219,7 @@ class DistilNER(TrainablePipe):
         """Save the model (safetensors, tokenizer files, ``distilner.json``) under ``path/model``.
 
         A LoRA-trained model is saved merged, and its adapter alone under ``path/model/adapter``
-        (see ``training.lora.load_with_adapter``).
+        (see ``training.heads.load_with_adapter``).
 
         Runtime settings (backend, precision, device, threshold, …) live in the pipeline's
         config, so ``spacy.load(path, config=...)`` can change them. ``exclude=["model"]`` saves nothing.
@@ -240,18 +241,6 @@ class DistilNER(TrainablePipe):
         return unpack_dir(bytes_data, lambda tmp: self.from_disk(tmp, exclude=exclude))
 
     # ----------------------------------------------------------------- training
-    @property
-    def model(self) -> Any:
-        """The torch module as a thinc ``Model`` for training, built on first use (None before the
-        model is loaded and where the backend holds no torch module)."""
-        engine = self._engine
-        if self._thinc is None and engine is not None and engine.backend.trainable:
-            from .backends.torch import thinc_model
-
-            autocast = training_autocast(self.settings.backend, self.settings.precision, engine.device)
-            self._thinc = thinc_model(engine.hf_model, engine.device, autocast)
-        return self._thinc
-
     def initialize(
         self,
         get_examples: Callable[[], Iterable[Example]],
@@ -259,16 +248,14 @@ class DistilNER(TrainablePipe):
         nlp: Optional[Language] = None,
         labels: Optional[Sequence[str]] = None,
     ) -> None:
-        """Tags for ``labels`` or the examples' entities, and the module to train from ``model``
-        (``training.heads.training_model``); its trainable parameter counts go to ``nlp.meta``."""
-        validate_get_examples(get_examples, "DistilNER.initialize")
-        path = resolve_model_path(self.settings.model)
+        """Tags for ``labels`` or the examples' entities, and the module to train (``training.heads``)."""
         tags = training_tags(labels, get_examples, self.settings.tag_scheme)
+        path = resolve_model_path(self.settings.model)
         hf_model, report = training_model(path, tags, self.settings)
         if nlp is not None:
             nlp.meta["distilner_parameters"] = report
         stored = {"languages": [nlp.lang] if nlp is not None else None}  # what the model is trained on
-        self.adopt(Engine(hf_model, load_tokenizer(path), self.settings, training=True, stored=stored))
+        self.adopt(Engine.from_module(hf_model, load_tokenizer(path), self.settings, training=True, stored=stored))
 
     def update(
         self,
@@ -278,17 +265,13 @@ class DistilNER(TrainablePipe):
         sgd: Optional[Optimizer] = None,
         losses: Optional[dict[str, float]] = None,
     ) -> dict[str, float]:
-        """One gradient step on whole documents, windowed and batched exactly as at inference: per batch
-        the forward pass (``model.begin_update``), :meth:`get_loss` and the backward pass, then
-        :meth:`finish_update` with ``sgd``. Dropout is the transformer's own (``drop`` is not used)."""
+        """One gradient step: per batch of windows, forward, :meth:`get_loss` and backward (``drop`` is unused)."""
         losses = {} if losses is None else losses
         losses.setdefault(self.name, 0.0)
         validate_examples(examples, "DistilNER.update")
         engine, model = self.engine, self.model
         if model is None:
             raise ValueError(Errors.D019.format(backend=self.settings.backend))
-        if engine.precision == "bf16":
-            raise ValueError(Errors.D024.format(precision=self.settings.precision))
         examples = [eg for eg in examples if len(eg.predicted)]
         pieces = tokenize_texts(engine.tokenizer, [eg.predicted.text for eg in examples])
         for batch in engine.batches(pieces, engine.windows(pieces)):
@@ -301,20 +284,23 @@ class DistilNER(TrainablePipe):
         return losses
 
     def get_loss(self, examples: Iterable[Example], scores: tuple[Batch, np.ndarray]) -> tuple[float, np.ndarray]:
-        """Loss and gradient of one batch of windows of ``examples`` (``scores``: the batch and its
-        ``(rows, length, n_tags)`` logits): its share of the mean cross-entropy over every labelled
-        word piece of ``examples`` (``label_pieces``, ``label_smoothing``)."""
-        batch, logits = scores
-        engine, settings = self.engine, self.settings
-        targets = gold_targets(list(examples), engine.tokenizer, engine.tagset, settings.label_pieces)
-        return batch_loss(logits, batch, targets, settings.label_smoothing)
+        """Loss and gradient of ``scores`` (a batch of windows, its logits): its share of the mean over ``examples``."""
+        targets = gold_targets(list(examples), self.engine.tokenizer, self.engine.tagset, self.settings.label_pieces)
+        return batch_loss(*scores, targets, self.settings.label_smoothing)
 
     def finish_update(self, sgd: Optimizer) -> None:
         """Apply ``sgd`` to the trainable weights in place (the head's step ``head_lr_scale`` larger)."""
         from .backends.torch import apply_optimizer
 
-        head_lr_scale = self.settings.head_lr_scale
-        apply_optimizer(self.model, self.engine.hf_model, sgd, lambda name: lr_scale(name, head_lr_scale))
+        apply_optimizer(self.model, sgd, partial(lr_scale, head=self.settings.head_lr_scale))
+
+
+def _restore(
+    vocab: Vocab, name: str, lang: Optional[str], scorer: Optional[Callable], settings: Settings, data: Optional[bytes]
+) -> DistilNER:
+    """The component :meth:`DistilNER.__reduce__` pickled (its model from ``data``, else loaded on first use)."""
+    pipe = DistilNER(vocab, name=name, lang=lang, scorer=scorer, settings=settings)
+    return pipe.from_bytes(data) if data is not None else pipe
 
 
 def make_distilner(nlp: Language, name: str, **config: Any) -> DistilNER:

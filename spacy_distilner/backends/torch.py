@@ -8,6 +8,9 @@ from typing import Any, Callable, Optional
 import numpy as np
 import torch
 
+from ..errors import Errors
+from .base import training_autocast
+
 
 def _single_thread_after_fork() -> None:
     """Forked workers (``nlp.pipe(n_process=N)``) must not reuse the parent's OpenMP pool: it deadlocks."""
@@ -67,16 +70,63 @@ def _thinc_outputs(model: Any, inputs_outputs: tuple[Any, Any], is_train: bool) 
     return logits.detach().float().cpu().numpy(), backprop
 
 
-def thinc_model(module: torch.nn.Module, device: Optional[str] = None) -> Any:
-    """The module as a thinc ``Model`` (spaCy's training loop updates components through it).
+def _training_forward(model: Any, inputs: tuple[np.ndarray, np.ndarray], is_train: bool) -> tuple[np.ndarray, Callable]:
+    """The wrapped module's forward pass, under bf16 autocast where ``attrs["autocast"]`` (its backward
+    pass is not); a module with bf16 weights is refused (D024)."""
+    if model.attrs["bf16_weights"]:
+        raise ValueError(Errors.D024.format(precision=model.attrs["precision"]))
+    with torch.autocast(model.attrs["device_type"], dtype=torch.bfloat16, enabled=model.attrs["autocast"]):
+        return model.layers[0](inputs, is_train)
 
-    ``device`` keeps the module where the backend runs (thinc would move it to its own default).
+
+def thinc_model(backend: Any, precision: str) -> Optional[Any]:
+    """The module a trainable backend runs, as a thinc ``Model`` on the backend's device (None for a
+    backend that is not trainable): ``(input_ids, attention_mask)`` -> ``(rows, length, n_tags)``
+    float32 logits, and the backward pass from their gradient.
+
+    ``precision``: the configured precision; with ``auto`` or ``bf16`` where bf16 is native, forward
+    passes run under bf16 autocast (``training_autocast``).
     """
-    from thinc.api import PyTorchWrapper_v2
+    from thinc.api import Model, PyTorchWrapper_v2
 
-    return PyTorchWrapper_v2(
-        module,
-        convert_inputs=_thinc_inputs,
-        convert_outputs=_thinc_outputs,
-        device=torch.device(device) if device else None,
-    )
+    if not backend.trainable:
+        return None
+    device = torch.device(backend.device)  # where the backend runs it (thinc would move it to its own default)
+    convert = {"convert_inputs": _thinc_inputs, "convert_outputs": _thinc_outputs}
+    wrapper = PyTorchWrapper_v2(backend.module, device=device, **convert)
+    attrs = {
+        "autocast": training_autocast("torch", precision, backend.device),
+        "device_type": device.type,
+        "precision": precision,
+        "bf16_weights": backend.precision == "bf16",
+    }
+    return Model("distilner_torch", _training_forward, layers=[wrapper], attrs=attrs)
+
+
+def _same_memory(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two contiguous arrays are the same bytes."""
+    contiguous = a.flags.c_contiguous and b.flags.c_contiguous
+    return contiguous and a.nbytes == b.nbytes and a.ctypes.data == b.ctypes.data
+
+
+def apply_optimizer(model: Any, sgd: Any, lr_scale_for: Callable[[str], float]) -> None:
+    """One step of the thinc optimizer ``sgd`` on every parameter with a gradient (frozen ones have none)
+    of the module ``model`` (a :func:`thinc_model`) wraps, keyed by its torch shim and the parameter's
+    name, at ``lr_scale_for(name)``; the gradients are zero after.
+
+    CPU fp32 parameters and gradients go to the optimizer as numpy views of their own memory, which
+    thinc's optimizers update in place (an array returned elsewhere is copied back); parameters on
+    other devices or in other dtypes go through numpy copies.
+    """
+    shim = model.layers[0].shims[0]
+    for name, param in shim._model.named_parameters():
+        if param.grad is None:
+            continue
+        shared = param.device.type == "cpu" and param.dtype == torch.float32
+        weights = param.data.numpy() if shared else param.data.detach().float().cpu().numpy()
+        grads = param.grad.numpy() if shared else param.grad.detach().float().cpu().numpy()
+        new_weights, new_grads = sgd((shim.id, name), weights, grads, lr_scale=lr_scale_for(name))
+        if not (shared and _same_memory(new_weights, weights)):
+            param.data.copy_(torch.from_numpy(new_weights))
+        if not (shared and _same_memory(new_grads, grads)):
+            param.grad.zero_()
