@@ -10,7 +10,6 @@ through its thinc wrapper, with targets and loss from ``training.loss`` and the 
 # no ``from __future__ import annotations``: spaCy validates ``initialize``'s arguments from its real types
 import dataclasses
 import inspect
-import shutil
 import warnings
 from functools import partial
 from pathlib import Path
@@ -32,7 +31,7 @@ from .decode import TagSet, scored_spans, tag_path
 from .engine import Engine, TokenScores
 from .errors import Errors
 from .extensions import install_extensions
-from .loading import load_tokenizer, resolve_model_path, save_model
+from .loading import load_tokenizer, resolve_model_path
 from .model_dir import MODEL_DIR, pack_dir, unpack_dir
 from .settings import PRECISIONS, Settings, default_config, factory_signature
 from .tokenize import tokenize_texts
@@ -67,7 +66,6 @@ class DistilNER(TrainablePipe):
         self.settings = dataclasses.replace(settings or Settings(), **changes)
         self.vocab, self.name, self.lang, self.scorer = vocab, name, lang, scorer
         self._engine: Optional[Engine] = None
-        self._source: Optional[Path] = None  # the directory the weights were loaded from
         install_extensions()
 
     # ------------------------------------------------------------------ loading
@@ -77,9 +75,9 @@ class DistilNER(TrainablePipe):
 
         self._engine, self.model = engine, thinc_model(engine.backend, self.settings.precision)
 
-    def _load(self, path: Path) -> None:
-        engine = Engine.from_dir(path, self.settings)
-        self._source = path
+    def _load(self, path: Path, owner: Any = None) -> None:
+        """Run the model stored in ``path`` (``owner``: what keeps it on disk, see :meth:`from_bytes`)."""
+        engine = Engine.from_dir(path, self.settings, owner)
         self.adopt(engine)
         languages = engine.languages
         if languages and self.lang and self.lang not in languages:
@@ -201,19 +199,8 @@ class DistilNER(TrainablePipe):
 
     # ------------------------------------------------------------ serialization
     def _save(self, path: Path) -> None:
-        engine = self.engine
-        stored = self._source if engine.precision == "bf16" else None  # the weights as stored, not their bf16 cast
-        hf_model = save_model(path, engine.hf_model, engine.tokenizer, engine.model_settings(), stored)
-        if self.settings.backend == "onnx":  # the graph in use, so that loading does not export again
-            from .backends.onnx import ONNX_FILES
-
-            src, target = engine.backend.path, path / ONNX_FILES[engine.precision]  # type: ignore[attr-defined]
-            if not src.is_file():  # loaded from a directory that is gone (from_bytes): same weights, re-export
-                from .export.onnx import cached_export
-
-                src = cached_export(hf_model, engine.tokenizer, engine.precision)
-            if not (target.is_file() and target.samefile(src)):
-                shutil.copyfile(src, target)
+        """The model directory, from what the backend holds (its module, or the files it owns)."""
+        self.engine.save(path)
 
     def to_disk(self, path: str | Path, *, exclude: Iterable[str] = ()) -> None:
         """Save the model (safetensors, tokenizer files, ``distilner.json``) under ``path/model``.
@@ -238,7 +225,16 @@ class DistilNER(TrainablePipe):
         return pack_dir(lambda tmp: self.to_disk(tmp, exclude=exclude))
 
     def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = ()) -> "DistilNER":
-        return unpack_dir(bytes_data, lambda tmp: self.from_disk(tmp, exclude=exclude))
+        """Load what ``to_bytes`` packed; the unpacked files live as long as a backend that reads them."""
+        unpacked = unpack_dir(bytes_data)
+        if MODEL_DIR not in exclude:
+            self._load(unpacked.path / MODEL_DIR, unpacked)
+        return self
+
+    def __reduce__(self) -> tuple:
+        """Pickled and deep-copied through ``to_bytes`` (a backend's session and files do not pickle)."""
+        data = self.to_bytes() if self._engine is not None else None
+        return _restore, (self.vocab, self.name, self.lang, self.scorer, self.settings, data)
 
     # ----------------------------------------------------------------- training
     def initialize(

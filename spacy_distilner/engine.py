@@ -9,7 +9,6 @@ windows and batches, so both see the model's input the same way.
 from __future__ import annotations
 
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Optional, Sequence
@@ -19,11 +18,14 @@ from spacy.tokens import Doc
 
 from .align import align, pool, token_bounds
 from .allocator import release_free_memory
-from .backends import Backend, resolve_device, resolve_precision
+from .backends import Backend, load_backend, make_backend
 from .batching import Batch, PaddingStats, build_batches
+from .casing import caps_view
+from .cpu import accelerators, cpu_info
 from .decode import TagSet
 from .errors import Errors
-from .casing import caps_view
+from .loading import check_model_dir, load_tokenizer, write_model_settings
+from .model_dir import read_settings
 from .settings import Settings, check_max_length
 from .tokenize import DocPieces, model_limit, special_tokens_layout, tokenize_texts
 from .windows import Window, check_window, make_windows
@@ -38,86 +40,23 @@ class TokenScores:
     skip: np.ndarray  # (n_tokens,) bool: whitespace tokens, transparent to decoding
 
 
-def check_int8_kernels(model_dir: Path) -> None:
-    """Warn (W003) when the int8 graph's recipe (``validation.json``) was made for the other int8 kernel family."""
-    from .cpu import cpu_info
-    from .model_dir import read_json_object
-
-    report = model_dir / "validation.json"
-    if not report.is_file():
-        return
-    recipe = read_json_object(report).get("int8_recipe") or {}
-    made, here = recipe.get("kernels", "avx2"), cpu_info().int8_family  # recipes before "kernels" were AVX2's
-    if made != here:
-        warnings.warn(Errors.W003.format(path=model_dir, made=made, here=here))
-
-
-def runtime(settings: Settings, training: bool = False) -> tuple[str, str]:
-    """The device and precision a backend runs for ``settings`` on this machine (``auto`` resolved)."""
-    device = resolve_device(settings.device) if settings.backend == "torch" else "cpu"
-    return device, resolve_precision(settings.backend, settings.precision, device, training)
-
-
-def make_backend(
-    hf_model: Any, tokenizer: Any, settings: Settings, device: str, precision: str, model_dir: Optional[Path] = None
-) -> Backend:
-    """The backend ``settings`` ask for: torch on ``device``, the TensorFlow graph of the same weights,
-    or the ONNX file for ``precision`` stored in ``model_dir`` (else one exported, once, into the cache)."""
-    if settings.num_threads:  # torch's thread count is process-wide; onnxruntime and TF get their own below
-        import torch
-
-        torch.set_num_threads(int(settings.num_threads))
-    if settings.backend == "torch":
-        from .backends.torch import TorchBackend
-
-        return TorchBackend(hf_model, device=device, precision=precision)
-    if settings.backend == "tensorflow":
-        from .backends.tensorflow import TensorFlowBackend
-
-        return TensorFlowBackend(hf_model, settings.num_threads)
-    from .backends.onnx import ONNX_FILES, OnnxBackend, providers_for_device
-
-    path = model_dir / ONNX_FILES[precision] if model_dir is not None else None
-    if precision == "int8" and path is not None and path.is_file():
-        check_int8_kernels(model_dir)  # type: ignore[arg-type]
-    if path is None or not path.is_file():
-        from .export.onnx import cached_export
-
-        path = cached_export(hf_model, tokenizer, precision)
-    return OnnxBackend(path, settings.num_threads, providers_for_device(settings.device))
-
-
 class Engine:
     """Tokenizer, backend, tag set and windows of one model; ``token_scores(docs)`` runs the data path."""
 
     def __init__(
-        self,
-        hf_model: Any,
-        tokenizer: Any,
-        settings: Settings,
-        *,
-        model_dir: Optional[Path] = None,
-        stored: Optional[dict[str, Any]] = None,
-        training: bool = False,
-        resolved: Optional[tuple[str, str]] = None,
+        self, backend: Backend, tokenizer: Any, settings: Settings, *, stored: Optional[dict[str, Any]] = None
     ) -> None:
-        """Adopt a (possibly peft-wrapped) transformers model and its tokenizer and build the backend.
-
-        ``model_dir``: where the weights came from (an ONNX graph stored there is used);
-        ``stored``: the model's ``distilner.json`` settings (its window where ``settings`` set none,
-        its temperature); ``training``: resolve precision for training (fp32 weights);
-        ``resolved``: the ``(device, precision)`` of :func:`runtime`, when the caller has it.
-        """
+        """Run ``backend`` with ``tokenizer``; ``stored``: the model's ``distilner.json`` settings (its
+        window where ``settings`` set none, its temperature, its languages)."""
         stored = stored or {}
-        self.device, self.precision = resolved or runtime(settings, training)
-        self.hf_model, self.tokenizer, self.settings = hf_model, tokenizer, settings
-        self.tagset = TagSet.from_config(hf_model.config)
+        self.backend, self.tokenizer, self.settings = backend, tokenizer, settings
+        self.tagset = TagSet.from_config(backend.config)
         # the window as configured (None: the model's limit, a quarter window) is what a saved model keeps
         self.window_settings = {
             key: getattr(settings, key) if getattr(settings, key) is not None else stored.get(key)
             for key in ("max_length", "stride")
         }
-        limit = model_limit(hf_model, tokenizer)
+        limit = model_limit(backend, tokenizer)
         self.max_length = int(self.window_settings["max_length"] or limit)
         self.prefix, self.suffix = special_tokens_layout(tokenizer)
         chosen = self.window_settings["stride"]
@@ -128,36 +67,59 @@ class Engine:
         check_window(self.window, self.stride)
         if settings.max_batch_tokens < self.max_length:
             raise ValueError(Errors.D008.format(value=settings.max_batch_tokens, max_length=self.max_length))
-        self.backend = make_backend(hf_model, tokenizer, settings, self.device, self.precision, model_dir)
         self.temperature = float(stored.get("temperature", 1.0))
         self.languages: Optional[list[str]] = stored.get("languages")  # what the model was trained on
         self.padding = PaddingStats()
 
     @classmethod
-    def from_dir(cls, path: Path, settings: Settings) -> "Engine":
-        """The model stored in ``path`` (validated; loaded straight into bf16 where it runs so)."""
-        from .loading import load_classifier, load_tokenizer
-        from .model_dir import read_settings
-
-        resolved = runtime(settings)
-        hf_model = load_classifier(path, "bf16" if resolved[1] == "bf16" else None)
+    def from_dir(cls, path: Path, settings: Settings, owner: Any = None) -> "Engine":
+        """The model stored in ``path`` (validated first), run by the backend ``settings`` ask for; ``owner``:
+        what keeps ``path`` on disk (a temporary directory), kept by a backend that goes on reading it."""
+        check_model_dir(path)
         tokenizer = load_tokenizer(path)
-        return cls(hf_model, tokenizer, settings, model_dir=path, stored=read_settings(path), resolved=resolved)
+        return cls(load_backend(path, settings, tokenizer, owner), tokenizer, settings, stored=read_settings(path))
+
+    @classmethod
+    def from_module(
+        cls, hf_model: Any, tokenizer: Any, settings: Settings, *, training: bool = False,
+        stored: Optional[dict[str, Any]] = None,
+    ) -> "Engine":
+        """A (possibly peft-wrapped) transformers model in memory and its tokenizer (``training``: fp32 weights)."""
+        return cls(make_backend(hf_model, tokenizer, settings, training), tokenizer, settings, stored=stored)
+
+    @property
+    def device(self) -> str:
+        return self.backend.device
+
+    @property
+    def precision(self) -> str:
+        return self.backend.precision
+
+    @property
+    def hf_model(self) -> Any:
+        """The transformers module (read from the model's files on first access where the backend runs a graph)."""
+        return self.backend.module
 
     def model_settings(self) -> dict[str, Any]:
         """What a saved model keeps beside its weights (``model_dir.SETTINGS_KEYS``)."""
         return {"temperature": self.temperature, **self.window_settings, "languages": self.languages}
 
+    def save(self, path: Path) -> None:
+        """The model directory: the backend's config and weights (and graph), tokenizer files, ``distilner.json``."""
+        path.mkdir(parents=True, exist_ok=True)
+        self.backend.save(path)
+        self.tokenizer.save_pretrained(str(path))
+        write_model_settings(path, self.model_settings())
+
     def info(self) -> dict[str, Any]:
         """Backend, precision and device actually in use (``auto`` resolved; bf16 may fall back to fp32),
         and what the CPU offers (``cpu``: model, flags, native bf16, int8 kernel family; CUDA/MPS)."""
-        from .cpu import accelerators, cpu_info
-
+        used = self.backend.info()
         return {
-            "backend": self.settings.backend,
-            "precision": self.precision,
+            "backend": used["backend"],
+            "precision": used["precision"],
             "configured_precision": self.settings.precision,
-            "device": str(getattr(self.backend, "device", self.settings.device)),
+            "device": used["device"],
             "cpu": cpu_info().as_dict(),
             **accelerators(),
         }

@@ -79,6 +79,10 @@ class Errors(metaclass=_WithCodes):
         "directory ({fallback_problem}). Free some disk space, or set $DISTILNER_CACHE to a writable directory."
     )
     D028 = "Cannot write the output '{path}': its directory '{folder}' is not writable ({problem}); choose another OUTPUT."
+    D029 = (
+        "This ONNX backend runs the graph '{path}' alone, without the model it was made from: it has no "
+        "weights to save and no torch module. Load the model directory with backend='onnx' instead."
+    )
     W001 = "precision='bf16' needs native bf16 kernels (AVX512-BF16 or AMX), which this CPU lacks: running fp32."
     W003 = (
         "The int8 graph in '{path}' was made for {made} int8 kernels, but this CPU runs {here} kernels. "

@@ -7,14 +7,17 @@ directory can be wrong gives an error that names the problem.
 
 from __future__ import annotations
 
+import shutil
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Optional
 
+import numpy as np
 from safetensors import safe_open
 
 from .errors import Errors
 from .model_dir import ADAPTER_DIR, WEIGHTS_KEY, read_json_object, read_settings, verify_weights, write_settings
+from .settings import import_transformers
 from .tokenize import normalize_unicode
 from .training.lora import is_lora, merge, save_adapter
 
@@ -87,23 +90,38 @@ def write_model_settings(path: Path, settings: Mapping[str, Any]) -> None:
     write_settings(path, settings, weight_files(path))
 
 
-def save_model(
-    path: Path, hf_model: Any, tokenizer: Any, settings: Mapping[str, Any], stored: Optional[Path] = None
-) -> Any:
-    """Save a model directory: safetensors weights (a LoRA model merged, its adapter alone under
-    ``ADAPTER_DIR``), tokenizer files and ``distilner.json``. ``stored``: save the weights as
-    stored there instead (a model that runs as a bf16 cast of them). Returns the saved module."""
+def save_weights(path: Path, hf_model: Any) -> None:
+    """Save ``hf_model``'s config and safetensors weights, as held, into ``path`` (a LoRA model merged,
+    its adapter alone under ``ADAPTER_DIR``)."""
     path.mkdir(parents=True, exist_ok=True)
     if is_lora(hf_model):
         save_adapter(hf_model, path / ADAPTER_DIR)
         hf_model = merge(hf_model)
-    if stored is not None:
-        hf_model = load_classifier(stored)
     with _quiet_progress():  # transformers 5 shows a "Writing model shards" bar
         hf_model.save_pretrained(str(path), safe_serialization=True)
-    tokenizer.save_pretrained(str(path))
-    write_model_settings(path, settings)
-    return hf_model
+
+
+def copy_weights(source: Path, path: Path) -> None:
+    """Copy the config and safetensors weights (and shard index) of the model in ``source`` into ``path``."""
+    path.mkdir(parents=True, exist_ok=True)
+    index = source / "model.safetensors.index.json"
+    for file in [source / "config.json", *([index] if index.is_file() else []), *weight_files(source)]:
+        target = path / file.name
+        if not (target.is_file() and target.samefile(file)):
+            shutil.copyfile(file, target)
+
+
+def read_arrays(path: Path) -> Iterator[tuple[str, np.ndarray]]:
+    """Every tensor of the model in ``path`` as a float32 numpy array, one at a time, with its name
+    (bf16 tensors, which numpy lacks, are read through torch)."""
+    for file in weight_files(path):
+        with safe_open(str(file), framework="numpy") as f:
+            for name in f.keys():
+                if f.get_slice(name).get_dtype() != "BF16":
+                    yield name, f.get_tensor(name).astype(np.float32)
+                    continue
+                with safe_open(str(file), framework="pt") as pt:
+                    yield name, pt.get_tensor(name).float().numpy()
 
 
 def head_shape(files: list[Path]) -> tuple[int, int] | None:
@@ -143,10 +161,8 @@ def check_model_dir(path: Path) -> dict:
 
 def load_tokenizer(path: Path):
     """The fast tokenizer stored in ``path``, reading user text in NFC (``tokenize.normalize_unicode``)."""
-    from transformers import AutoTokenizer
-
     try:
-        tok = AutoTokenizer.from_pretrained(str(path), use_fast=True, local_files_only=True)
+        tok = import_transformers().AutoTokenizer.from_pretrained(str(path), use_fast=True, local_files_only=True)
     except Exception as err:  # transformers raises many types here; re-raise with context
         raise ValueError(Errors.D012.format(path=path, err=err)) from err
     if not tok.is_fast:
@@ -157,18 +173,16 @@ def load_tokenizer(path: Path):
 def dtype_argument(dtype: Any) -> dict[str, Any]:
     """``from_pretrained``'s keyword for the weights' torch dtype: ``dtype`` from transformers 4.56
     (``torch_dtype`` is deprecated there), ``torch_dtype`` before (where ``dtype`` would be ignored)."""
-    import transformers
     from packaging.version import Version
 
-    name = "dtype" if Version(transformers.__version__) >= Version("4.56") else "torch_dtype"
+    name = "dtype" if Version(import_transformers().__version__) >= Version("4.56") else "torch_dtype"
     return {name: dtype}
 
 
 @contextmanager
 def _quiet_progress() -> Iterator[None]:
     """No transformers progress bar (loading or writing checkpoint shards) inside; restores the setting."""
-    from transformers.utils import logging as hf_logging
-
+    hf_logging = import_transformers().utils.logging
     enabled = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()
     try:
@@ -182,12 +196,11 @@ def load_classifier(path: Path, dtype: Optional[str] = None):
     """The ``AutoModelForTokenClassification`` stored in ``path`` (validated first), in eval mode;
     ``dtype="bf16"`` loads the tensors straight into bf16 (no fp32 copy on the way)."""
     import torch
-    from transformers import AutoModelForTokenClassification
 
     check_model_dir(path)
     try:
         with _quiet_progress():
-            model, info = AutoModelForTokenClassification.from_pretrained(
+            model, info = import_transformers().AutoModelForTokenClassification.from_pretrained(
                 str(path),
                 **dtype_argument(torch.bfloat16 if dtype == "bf16" else torch.float32),
                 local_files_only=True,

@@ -10,14 +10,16 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
+import shutil
 import tempfile
+import weakref
 from pathlib import Path
-from typing import Any, Callable, Mapping, TypeVar
+from typing import Any, Callable, Mapping
 
 from .cache import cache_dir
 from .errors import Errors
 
-T = TypeVar("T")
 MODEL_DIR = "model"  # under the component's directory in a saved pipeline
 ADAPTER_DIR = "adapter"  # under MODEL_DIR when trained with LoRA: the adapter and head alone
 #: Model settings stored in ``distilner.json`` (``languages``: what the model was trained on, if known).
@@ -110,15 +112,30 @@ def pack_dir(write: Callable[[Path], None]) -> bytes:
     return srsly.msgpack_dumps(files)
 
 
-def unpack_dir(data: bytes, read: Callable[[Path], T]) -> T:
-    """Unpack ``pack_dir``'s bytes into a temporary directory and return ``read(directory)``."""
+def _remove_in(pid: int, path: Path) -> None:
+    """Remove ``path`` when called in process ``pid`` (a forked child leaves its parent's files alone)."""
+    if os.getpid() == pid:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+class Unpacked:
+    """A temporary directory of unpacked files, removed when this object is garbage-collected (or at exit)."""
+
+    def __init__(self) -> None:
+        self.path = Path(tempfile.mkdtemp(prefix="distilner-"))
+        weakref.finalize(self, _remove_in, os.getpid(), self.path)
+
+
+def unpack_dir(data: bytes) -> Unpacked:
+    """Unpack ``pack_dir``'s bytes into a temporary directory that lives as long as the returned object."""
     import srsly
 
-    with tempfile.TemporaryDirectory() as tmp:
-        for name, content in srsly.msgpack_loads(data).items():
-            target = Path(tmp) / name
-            if not target.resolve().is_relative_to(Path(tmp).resolve()):
-                raise ValueError(f"packed file {name!r} is outside its directory")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(content)
-        return read(Path(tmp))
+    unpacked = Unpacked()
+    root = unpacked.path.resolve()
+    for name, content in srsly.msgpack_loads(data).items():
+        target = unpacked.path / name
+        if not target.resolve().is_relative_to(root):
+            raise ValueError(f"packed file {name!r} is outside its directory")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
+    return unpacked

@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 from spacy_distilner import cache
 from spacy_distilner.allocator import release_free_memory
 from spacy_distilner.cli import app
-from spacy_distilner.export import onnx as export
+from spacy_distilner.backends import onnx_export
 from spacy_distilner.settings import RANGES, Settings
 from tiny import WORDS
 
@@ -226,7 +226,7 @@ def test_a_disk_that_fills_during_the_export_leaves_no_partial_file(
     iob_dir: Path, tmpfs: Mount, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     full = tmpfs("size=64k")
-    monkeypatch.setattr(export, "_export_bytes", lambda hf_model, precision: 0)  # unseen by the check before
+    monkeypatch.setattr(onnx_export, "_export_bytes", lambda hf_model, precision: 0)  # unseen by the check before
     nlp = _onnx_pipeline(iob_dir, full / "cache", monkeypatch)
     _runs_from_the_fallback(nlp, full / "cache", "No space left on device")
     assert _files(full) == []

@@ -12,6 +12,7 @@ import pytest
 import spacy
 from spacy.language import Language
 
+from spacy_distilner.backends import onnx as onnx_backend, onnx_export
 from spacy_distilner.backends.onnx import ONNX_FILES, OnnxBackend
 from spacy_distilner.export import onnx as export
 from spacy_distilner.cli import app
@@ -39,7 +40,7 @@ def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 @pytest.fixture(scope="module")
 def variants(iob_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """fp32, int8 and fp16 exports of the tiny IOB2 model."""
-    return export.export_variants(iob_dir, tmp_path_factory.mktemp("variants"), ("fp32", "int8", "fp16"))
+    return onnx_export.export_variants(iob_dir, tmp_path_factory.mktemp("variants"), ("fp32", "int8", "fp16"))
 
 
 def _pipeline(model: Path | str, **config: object) -> Language:
@@ -82,10 +83,10 @@ def test_reduced_precision_agrees(iob_dir: Path, variants: dict[str, Path], prec
 
 
 def test_onnx_patterns_name_the_exported_nodes() -> None:
-    assert export._onnx_pattern("distilbert.transformer.layer.1.ffn.lin2") == "layer.1/ffn/lin2/"
-    assert export._onnx_pattern("distilbert.transformer.layer.11.attention.k_lin") == "Attention_11"
-    assert export._onnx_pattern("distilbert.transformer.layer.0.attention.out_lin") == "layer.0/attention/out_lin/"
-    assert export._onnx_pattern("classifier") == "classifier/"
+    assert onnx_export._onnx_pattern("distilbert.transformer.layer.1.ffn.lin2") == "layer.1/ffn/lin2/"
+    assert onnx_export._onnx_pattern("distilbert.transformer.layer.11.attention.k_lin") == "Attention_11"
+    assert onnx_export._onnx_pattern("distilbert.transformer.layer.0.attention.out_lin") == "layer.0/attention/out_lin/"
+    assert onnx_export._onnx_pattern("classifier") == "classifier/"
 
 
 def test_calibration_keeps_outlier_linears_in_fp32(iob_dir: Path, tmp_path: Path) -> None:
@@ -94,7 +95,7 @@ def test_calibration_keeps_outlier_linears_in_fp32(iob_dir: Path, tmp_path: Path
     import torch
 
     model, tokenizer = load_classifier(iob_dir), load_tokenizer(iob_dir)
-    recipe = export.Int8Recipe(weights="s8", outlier_ratio=20.0)
+    recipe = onnx_export.Int8Recipe(weights="s8", outlier_ratio=20.0)
     assert recipe.calibrated(model, tokenizer).exclude == ()  # the random model has none (its peaks: < 8 std)
     with torch.no_grad():
         word = tokenizer.convert_tokens_to_ids("paris")
@@ -105,8 +106,8 @@ def test_calibration_keeps_outlier_linears_in_fp32(iob_dir: Path, tmp_path: Path
         lin1.weight[3, 0] = 100.0
     calibrated = recipe.calibrated(model, tokenizer)  # the texts mention Paris
     assert calibrated.exclude == ("layer.0/ffn/lin2/",)
-    assert export.Int8Recipe(weights="s8", outlier_ratio=0).calibrated(model, tokenizer).exclude == ()
-    path = export.export_variants(model, tmp_path, ("int8",), int8=calibrated)["int8"]
+    assert onnx_export.Int8Recipe(weights="s8", outlier_ratio=0).calibrated(model, tokenizer).exclude == ()
+    path = onnx_export.export_variants(model, tmp_path, ("int8",), int8=calibrated)["int8"]
     fp32 = [n.name for n in onnx.load(str(path)).graph.node if n.op_type == "MatMul"]
     assert fp32 == ["/distilbert/transformer/layer.0/ffn/lin2/MatMul"]
     assert calibrated.as_dict()["exclude"] == ["layer.0/ffn/lin2/"] and calibrated.as_dict()["outlier_ratio"] == 20.0
@@ -114,12 +115,12 @@ def test_calibration_keeps_outlier_linears_in_fp32(iob_dir: Path, tmp_path: Path
 
 @pytest.mark.parametrize(
     "recipe,fp32_matmuls",
-    [(export.Int8Recipe(weights="s8"), 0), (export.Int8Recipe(weights="u8", exclude=("ffn/lin2",)), 2)],
+    [(onnx_export.Int8Recipe(weights="s8"), 0), (onnx_export.Int8Recipe(weights="u8", exclude=("ffn/lin2",)), 2)],
 )
-def test_int8_recipes(iob_dir: Path, tmp_path: Path, recipe: export.Int8Recipe, fp32_matmuls: int) -> None:
+def test_int8_recipes(iob_dir: Path, tmp_path: Path, recipe: onnx_export.Int8Recipe, fp32_matmuls: int) -> None:
     """Only the requested variant is written (an fp32 graph already there is kept); excluded MatMuls stay fp32."""
     (tmp_path / "model.onnx").write_bytes(b"kept")
-    path = export.export_variants(iob_dir, tmp_path, ("int8",), int8=recipe)["int8"]
+    path = onnx_export.export_variants(iob_dir, tmp_path, ("int8",), int8=recipe)["int8"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx", "model_int8.onnx"]
     assert (tmp_path / "model.onnx").read_bytes() == b"kept"
     assert "QAttention" in export.fused_ops(path)
@@ -175,7 +176,7 @@ def test_round_trip_uses_stored_onnx(iob_dir: Path, tmp_path: Path, monkeypatch:
     def no_export(*args: object, **kwargs: object) -> None:
         raise AssertionError("exported again")
 
-    monkeypatch.setattr(export, "cached_export", no_export)
+    monkeypatch.setattr(onnx_backend, "cached_export", no_export)
     loaded = spacy.load(tmp_path / "pipe")
     pipe = loaded.get_pipe("distilner")
     assert pipe.cfg["backend"] == "onnx" and pipe._backend.path == saved / "model_int8.onnx"
@@ -185,15 +186,28 @@ def test_round_trip_uses_stored_onnx(iob_dir: Path, tmp_path: Path, monkeypatch:
     assert (saved / "model_int8.onnx").stat().st_size > 0
 
 
-def test_bytes_round_trip_reexports_when_file_is_gone(iob_dir: Path) -> None:
+def test_bytes_round_trip_owns_the_unpacked_files(iob_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pipeline loaded from bytes runs the unpacked graph, keeps it (and the weights) while it lives, saves
+    from it without exporting again, and the files go with it."""
+    import gc
+
     nlp = _pipeline(iob_dir, backend="onnx")
     expected = nlp(TEXTS[0])._.ner_probs
     copy = _pipeline("does-not-matter", backend="onnx")
     copy.get_pipe("distilner").from_bytes(nlp.get_pipe("distilner").to_bytes())
-    assert not copy.get_pipe("distilner")._backend.path.exists()  # the from_bytes temp dir is removed
+    path = copy.get_pipe("distilner")._backend.path
+    assert path.is_file() and path.parent.name == "model"
+
+    def no_export(*args: object, **kwargs: object) -> None:
+        raise AssertionError("exported again")
+
+    monkeypatch.setattr(onnx_backend, "cached_export", no_export)
     again = _pipeline("does-not-matter", backend="onnx")
     again.get_pipe("distilner").from_bytes(copy.get_pipe("distilner").to_bytes())
     np.testing.assert_allclose(again(TEXTS[0])._.ner_probs, expected, atol=1e-6)
+    del copy
+    gc.collect()
+    assert not path.exists()
 
 
 @pytest.mark.parametrize("source", ["model_dir", "pipeline"])

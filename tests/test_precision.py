@@ -79,9 +79,12 @@ def test_auto_runs_bf16_weights_with_the_fp32_entities(amx: None, iob_dir: Path,
         logits = np.sort(a._.ner_logits, axis=-1)
         clear = (logits[:, -1] - logits[:, -2]) > 0.5  # tokens whose fp32 argmax is not a near tie
         assert (a._.ner_probs.argmax(-1) == b._.ner_probs.argmax(-1))[clear].all()
-    nlp.to_disk(tmp_path / "p")  # the weights as stored, not their bf16 cast
+    nlp.to_disk(tmp_path / "p")  # the weights as held: bf16, the same entities when loaded under this decision
     with safe_open(str(tmp_path / "p" / "distilner" / "model" / "model.safetensors"), framework="pt") as f:
-        assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.float32}
+        assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.bfloat16}
+    loaded = spacy.load(tmp_path / "p")
+    for text in TEXTS:
+        assert [(e.start, e.end, e.label_) for e in loaded(text).ents] == [(e.start, e.end, e.label_) for e in nlp(text).ents]
 
 
 def test_training_resolves_auto_to_fp32(amx: None, iob_dir: Path) -> None:
@@ -108,7 +111,7 @@ def test_info_command(iob_dir: Path) -> None:
 
 
 def test_int8_recipe_follows_the_kernels() -> None:
-    from spacy_distilner.export.onnx import Int8Recipe
+    from spacy_distilner.backends.onnx_export import Int8Recipe
 
     vnni, avx2 = Int8Recipe.for_cpu(kernels="vnni"), Int8Recipe.for_cpu(kernels="avx2")
     assert (vnni.weights, vnni.reduce_range) == ("s8", False)  # full 8-bit s8: u8s8 VNNI/AMX kernels

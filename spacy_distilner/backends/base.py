@@ -1,18 +1,70 @@
-"""The one interface every backend implements, and device selection."""
+"""The one interface every backend implements, and where and at which precision a backend runs."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
 from ..errors import Errors
+from ..settings import Settings
 
 
 class Backend(Protocol):
-    """Runs the token classifier: ``(rows, length)`` ids and mask -> ``(rows, length, n_tags)`` float32 logits."""
+    """Runs the token classifier: ``(rows, length)`` ids and mask -> ``(rows, length, n_tags)`` float32 logits.
+
+    A backend owns what it runs from: a torch module in memory, or files (an ONNX graph, the
+    safetensors a TensorFlow graph was built from) kept for as long as it lives. ``save`` writes the
+    model's config and weights (and its graph) into a model directory from what it owns, never from
+    the directory it was loaded from.
+    """
+
+    name: ClassVar[str]  # the ``backend`` setting that selects it
+    trainable: ClassVar[bool]  # whether ``module`` is what runs, so training it changes the predictions
+    precision: str  # the precision it runs (``auto`` resolved)
+    device: str  # where it runs: ``cpu``, ``cuda:0``, …
+
+    @classmethod
+    def load(
+        cls, path: Path, settings: Settings, tokenizer: Any, runtime: tuple[str, str], owner: Any = None
+    ) -> "Backend":
+        """The backend for the model stored in ``path`` (validated: ``loading.check_model_dir``), at
+        ``runtime``'s ``(device, precision)``; ``owner``: what keeps ``path`` on disk (a temporary
+        directory), kept while the backend reads it."""
+        ...
+
+    @classmethod
+    def from_module(cls, module: Any, tokenizer: Any, settings: Settings, runtime: tuple[str, str]) -> "Backend":
+        """The backend for a transformers token classifier in memory (e.g. one made for training)."""
+        ...
+
+    @property
+    def config(self) -> Any:
+        """The transformers config of the model (tags, position limit)."""
+        ...
+
+    @property
+    def module(self) -> Any:
+        """The transformers module (a backend that runs from files reads it on first access)."""
+        ...
 
     def forward(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray: ...
+
+    def info(self) -> dict[str, str]:
+        """``backend``, ``precision`` and ``device`` actually in use."""
+        ...
+
+    def save(self, path: Path) -> None:
+        """Write the config and weights (and the graph it runs) into the model directory ``path``."""
+        ...
+
+
+def runtime(settings: Settings, training: bool = False) -> tuple[str, str]:
+    """The device and precision a backend runs for ``settings`` on this machine (``auto`` resolved;
+    only torch places a model on a device itself)."""
+    device = resolve_device(settings.device) if settings.backend == "torch" else "cpu"
+    return device, resolve_precision(settings.backend, settings.precision, device, training)
 
 
 def resolve_device(device: str) -> str:

@@ -1,7 +1,7 @@
 """TensorFlow backend: the DistilBERT token classifier as one ``tf.function`` over the model's weights.
 
-The graph is built from the loaded (torch) module's weights — the same safetensors, the same
-numbers — with plain TensorFlow ops: no Keras, no ``tf-keras``, no transformers TF classes.
+The graph is built from the model's safetensors weights read as numpy (no torch module is
+loaded) — the same numbers as torch — with plain TensorFlow ops: no Keras, no ``tf-keras``, no transformers TF classes.
 transformers' TF models need Keras 2 and make transformers import TensorFlow into every process
 that loads a model once TensorFlow is installed (measured: +4 s and +540 MB on the first Doc of a
 torch pipeline); transformers 5 drops them. One trace serves every batch shape.
@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any, Optional
+from pathlib import Path
+from typing import Any, ClassVar, Optional
 
 import numpy as np
 
 from ..errors import Errors
+from ..settings import Settings
+from .weights import Weights
 
 
 def _tf() -> Any:
@@ -41,30 +44,55 @@ def set_threads(tf: Any, num_threads: Optional[int]) -> None:
         warnings.warn(Errors.W004.format(wanted=num_threads, current=current or "all cores"))
 
 
-def _weights(module: Any) -> dict[str, np.ndarray]:
-    """The module's weights as fp32 numpy arrays, named without the ``distilbert.`` prefix."""
-    return {
-        name.removeprefix("distilbert."): tensor.detach().float().cpu().numpy()
-        for name, tensor in module.state_dict().items()
-    }
-
-
 class TensorFlowBackend:
-    """Runs a DistilBERT token classifier (``DistilBertForTokenClassification`` weights) in TensorFlow, fp32."""
+    """Runs a DistilBERT token classifier (``DistilBertForTokenClassification`` weights) in TensorFlow, fp32.
 
-    def __init__(self, module: Any, num_threads: Optional[int] = None) -> None:
+    It owns its ``weights`` (the model directory, or a module in memory) and saves them as they are.
+    """
+
+    name: ClassVar[str] = "tensorflow"
+    trainable: ClassVar[bool] = False
+
+    def __init__(self, weights: Weights, num_threads: Optional[int] = None) -> None:
         self.tf = tf = _tf()
         set_threads(tf, num_threads)
-        config = module.config
+        config = weights.config
         if config.model_type != "distilbert" or config.activation not in ("gelu", "relu"):
             raise ValueError(Errors.D026.format(model_type=config.model_type, activation=config.activation))
+        self.weights = weights
         self.device = "cpu" if not tf.config.list_physical_devices("GPU") else "gpu"
         self.precision = "fp32"
         self.n_heads, self.n_layers = config.n_heads, config.n_layers
         self.activation = config.activation
-        self.w = {name: tf.constant(array) for name, array in _weights(module).items()}
+        self.w = {name.removeprefix("distilbert."): tf.constant(array) for name, array in weights.arrays()}
         spec = tf.TensorSpec([None, None], tf.int32)
         self._forward = tf.function(self._graph, input_signature=[spec, spec])
+
+    @classmethod
+    def load(
+        cls, path: Path, settings: Settings, tokenizer: Any, runtime: tuple[str, str], owner: Any = None
+    ) -> "TensorFlowBackend":
+        return cls(Weights(path, owner=owner), settings.num_threads)
+
+    @classmethod
+    def from_module(
+        cls, module: Any, tokenizer: Any, settings: Settings, runtime: tuple[str, str]
+    ) -> "TensorFlowBackend":
+        return cls(Weights(module=module), settings.num_threads)
+
+    @property
+    def config(self) -> Any:
+        return self.weights.config
+
+    @property
+    def module(self) -> Any:
+        return self.weights.module
+
+    def info(self) -> dict[str, str]:
+        return {"backend": self.name, "precision": self.precision, "device": self.device}
+
+    def save(self, path: Path) -> None:
+        self.weights.save(path)
 
     def _linear(self, x: Any, name: str) -> Any:
         return self.tf.matmul(x, self.w[f"{name}.weight"], transpose_b=True) + self.w[f"{name}.bias"]

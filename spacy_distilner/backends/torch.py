@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import os
-from typing import Any, Callable, Optional
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Optional
 
 import numpy as np
 import torch
 
 from ..errors import Errors
+from ..loading import load_classifier, save_weights
+from ..settings import Settings
 from .base import training_autocast
 
 
@@ -17,7 +21,10 @@ def _single_thread_after_fork() -> None:
     torch.set_num_threads(1)
 
 
-os.register_at_fork(after_in_child=_single_thread_after_fork)
+@functools.cache
+def _cap_threads_in_forked_children() -> None:
+    """Once per process: every child forked after this runs torch on one thread (``os.register_at_fork``)."""
+    os.register_at_fork(after_in_child=_single_thread_after_fork)
 
 
 class TorchBackend:
@@ -25,14 +32,42 @@ class TorchBackend:
 
     ``precision="bf16"`` casts the module's weights to bf16 (not autocast: on AMX that is ~1.9x
     faster again); the logits are upcast to fp32 before anyone computes a softmax from them.
+    ``save`` writes the module as held (bf16 weights stay bf16). The first TorchBackend of a
+    process makes every child forked after it (``nlp.pipe(n_process=N)``) run torch on one thread.
     """
 
+    name: ClassVar[str] = "torch"
+    trainable: ClassVar[bool] = True
+
     def __init__(self, module: torch.nn.Module, device: str = "cpu", precision: str = "fp32") -> None:
+        _cap_threads_in_forked_children()
         self.module = module
-        self.device = torch.device(device)
+        self.device = str(torch.device(device))
         self.precision = precision
         dtype = torch.bfloat16 if precision == "bf16" else None
         self.module.to(device=self.device, dtype=dtype) if dtype is not None else self.module.to(self.device)
+
+    @classmethod
+    def load(
+        cls, path: Path, settings: Settings, tokenizer: Any, runtime: tuple[str, str], owner: Any = None
+    ) -> "TorchBackend":
+        """The module stored in ``path``, read straight into bf16 where it runs so (``owner`` is not needed)."""
+        device, precision = runtime
+        return cls(load_classifier(path, "bf16" if precision == "bf16" else None), device, precision)
+
+    @classmethod
+    def from_module(cls, module: Any, tokenizer: Any, settings: Settings, runtime: tuple[str, str]) -> "TorchBackend":
+        return cls(module, *runtime)
+
+    @property
+    def config(self) -> Any:
+        return self.module.config
+
+    def info(self) -> dict[str, str]:
+        return {"backend": self.name, "precision": self.precision, "device": self.device}
+
+    def save(self, path: Path) -> None:
+        save_weights(path, self.module)
 
     def forward(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         was_training = self.module.training

@@ -19,10 +19,10 @@ from typing import Optional
 
 import typer
 
-from ..backends.onnx import ONNX_FILES
+from ..backends.onnx_export import ONNX_FILES, OUTLIER_RATIO, TEXTS, Int8Recipe, export_variants
 from ..cpu import cpu_info
 from ..errors import Errors
-from ..export.onnx import OUTLIER_RATIO, TEXTS, Int8Recipe, export_variants, fused_ops, validate
+from ..export.onnx import fused_ops, validate
 from ..loading import load_classifier, load_tokenizer, resolve_model_path
 
 #: fp32 ONNX logits must be this close to PyTorch for the export to pass.
