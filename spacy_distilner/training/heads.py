@@ -13,7 +13,7 @@ from safetensors import safe_open
 from ..errors import Errors
 from ..loading import dtype_argument, head_shape, weight_files
 from ..model_dir import read_json_object
-from ..settings import Settings
+from ..settings import Settings, import_transformers
 from .lora import TAGS_FILE, apply_lora, load_adapter, trainable_report
 
 
@@ -51,12 +51,11 @@ def load_for_training(path: Path, tags: tuple[str, ...]) -> Any:
     (also when it has as many rows as ``tags`` but other tags).
     """
     import torch
-    from transformers import AutoModelForTokenClassification
 
     config = _config(path)
     files = weight_files(path)  # refuses pickle-only directories
     try:
-        model = AutoModelForTokenClassification.from_pretrained(
+        model = import_transformers().AutoModelForTokenClassification.from_pretrained(
             str(path),
             **dtype_argument(torch.float32),  # fp32 master weights, whatever the stored dtype (fp16 when shipped)
             local_files_only=True,
