@@ -1,8 +1,9 @@
 """Annotate on Ray: Ray Data reads the input, a pool of actors runs distilner, Ray Data writes the records.
 
 Each actor loads the pipeline once and tags its batches with ``nlp.pipe``. Its rows are the records
-of ``distilner annotate`` (``records.doc_to_json``: text, meta, entities, and tokens with ``token_scores``),
-written as JSON lines or Parquet, several files to a directory, in no particular order. Text and JSONL
+of ``distilner annotate`` (``entity_record.DocRecord``: text, meta, entities, and tokens with
+``token_scores``; the Arrow types are derived from the record's), written as JSON lines or Parquet,
+several files to a directory, in no particular order. Text and JSONL
 files go through the readers of ``annotate``, so the meta (``{"line": n}`` for text) and the handling
 of bad lines are the same; the meta is what ties an output row to its input. The output meta is an
 Arrow value, so JSONL metas should share one shape: the objects of a batch get the union of their keys
@@ -17,28 +18,22 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Literal, Optional, Sequence, Union, cast
+from typing import Any, Iterable, Iterator, Literal, Optional, Sequence, Union, cast, get_args, get_origin
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import ray
 from ray.data.datasource import FileBasedDatasource
+from typing_extensions import is_typeddict
 
-from .records import InputError, InputFormat, Record, check_source, doc_to_json, load_pipeline, pipe_records, read_stream
+from .entity_record import DocRecord, doc_to_json, record_fields
+from .records import InputError, InputFormat, Record, check_source, load_pipeline, pipe_records, read_stream
 
 RayInputFormat = Literal["auto", "text", "jsonl", "parquet"]
 OutputFormat = Literal["json", "parquet"]
 OnError = Literal["skip", "fail"]
 IO_CPUS = 0  # reading and writing reserve no CPU, so that an actor pool holding every CPU cannot starve them
-ENTITY = pa.struct(
-    [
-        ("start", pa.int64()),
-        ("end", pa.int64()),
-        ("label", pa.string()),
-        ("text", pa.string()),
-        ("confidence", pa.float64()),
-    ]
-)
+ARROW_SCALARS = {int: pa.int64(), str: pa.string(), float: pa.float64()}
 
 
 @dataclass(frozen=True)
@@ -125,14 +120,30 @@ class _RecordFiles(FileBasedDatasource):
         yield _rows(records, self.on_error, self.tally)
 
 
+def arrow_type(hint: Any, tag_labels: Sequence[str]) -> Optional[pa.DataType]:
+    """The Arrow type of a record field's type: None (inferred) for ``Any`` (meta), a struct for a record,
+    and for a dict (a token's probs) a struct of ``tag_labels``."""
+    if hint is Any:
+        return None
+    if is_typeddict(hint):
+        return pa.struct([(name, arrow_type(sub, tag_labels)) for name, sub in record_fields(hint).items()])
+    origin, args = get_origin(hint), get_args(hint)
+    if origin is list:
+        return pa.list_(arrow_type(args[0], tag_labels))
+    if origin is dict:
+        return pa.struct([(label, arrow_type(args[1], tag_labels)) for label in tag_labels])
+    if origin is Union:  # Optional[X]: Arrow values are nullable
+        (inner,) = [arg for arg in args if arg is not type(None)]
+        return arrow_type(inner, tag_labels)
+    return ARROW_SCALARS[hint]
+
+
 def _arrow_types(tag_labels: Optional[Sequence[str]]) -> dict[str, Optional[pa.DataType]]:
-    """Arrow types of the ``doc_to_json`` fields (meta's is inferred), so that a batch without entities still agrees."""
-    types: dict[str, Optional[pa.DataType]] = {"text": pa.string(), "meta": None, "entities": pa.list_(ENTITY)}
-    if tag_labels is not None:
-        probs = pa.struct([(label, pa.float64()) for label in tag_labels])
-        token = pa.struct([("text", pa.string()), ("start", pa.int64()), ("end", pa.int64()), ("probs", probs)])
-        types["tokens"] = pa.list_(token)
-    return types
+    """Arrow types of the ``DocRecord`` fields (``tokens`` with ``tag_labels`` only), so that a batch
+    without entities still agrees."""
+    fields = record_fields(DocRecord).items()
+    wanted = [(name, hint) for name, hint in fields if tag_labels is not None or name in DocRecord.__required_keys__]
+    return {name: arrow_type(hint, tag_labels or ()) for name, hint in wanted}
 
 
 class _Annotator:

@@ -1,19 +1,24 @@
 """A drop-in for ``transformers.pipeline("token-classification", aggregation_strategy="first")``.
 
 ``pipeline(...)("John lives in Paris")`` returns the same list of dicts (``entity_group``,
-``score``, ``word``, ``start``, ``end``), computed by the distilner component on ``nlp.pipe``:
+``score``, ``word``, ``start``, ``end``: the entity records of ``distilner annotate`` under
+transformers' key names, ``HF_KEYS``), computed by the distilner component on ``nlp.pipe``:
 whole-document windows, batching by tokens, calibrated scores and spaCy tokenization.
 """
 
 from __future__ import annotations
 
-from typing import Any, Sequence, Union, overload
+from typing import Any, Iterable, Mapping, Sequence, Union, overload
 
 import spacy
 from spacy.language import Language
 from spacy.tokens import Doc
 
+from .entity_record import entity_to_json
+
 Entity = dict[str, Any]
+#: The key of each field of an ``entity_record.EntityRecord`` in transformers' entity dicts, in their order.
+HF_KEYS = {"entity_group": "label", "score": "confidence", "word": "text", "start": "start", "end": "end"}
 
 
 class DistilNERPipeline:
@@ -25,16 +30,9 @@ class DistilNERPipeline:
 
     @staticmethod
     def _entities(doc: Doc) -> list[Entity]:
-        return [
-            {
-                "entity_group": ent.label_,
-                "score": float(ent._.confidence),
-                "word": ent.text,
-                "start": ent.start_char,
-                "end": ent.end_char,
-            }
-            for ent in doc.ents
-        ]
+        """The entity records of ``doc`` under transformers' keys (``HF_KEYS``)."""
+        records: Iterable[Mapping[str, Any]] = map(entity_to_json, doc.ents)
+        return [{hf: record[ours] for hf, ours in HF_KEYS.items()} for record in records]
 
     @overload
     def __call__(self, inputs: str) -> list[Entity]: ...

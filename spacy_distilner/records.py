@@ -3,7 +3,8 @@
 Readers yield ``(text, meta)`` records, or an ``InputError`` for each line (or file) that
 cannot be read, so nothing is lost silently and the caller decides whether to skip or stop.
 Files are opened in binary and decoded line by line: one bad line never stops the stream.
-Writers take Docs (the record's meta rides along in ``doc.user_data["meta"]``).
+Writers take Docs (the record's meta rides along in ``doc.user_data["meta"]``) and write
+``entity_record.doc_to_json``'s records.
 ``load_pipeline`` builds the pipeline that every annotation path (CLI, Ray actors) runs.
 """
 
@@ -26,11 +27,11 @@ from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 
 from .component import DistilNER, component_name
+from .entity_record import META_KEY, doc_to_json
 from .errors import Errors
 
 InputFormat = Literal["auto", "text", "jsonl"]
 Record = tuple[str, Any]  # (text, meta)
-META_KEY = "meta"  # doc.user_data key of a record's meta
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 LABEL_COLORS = {**DEFAULT_LABEL_COLORS, "PER": DEFAULT_LABEL_COLORS["PERSON"], "MISC": "#e4e7d2"}
 LOW_COLOR = "#ff8197"  # background of entities below the ``low`` confidence in ``render_html``
@@ -184,26 +185,8 @@ def pipe_records(
         yield doc
 
 
-def doc_to_json(doc: Doc, tag_labels: Optional[Sequence[str]] = None) -> dict[str, Any]:
-    """Text, meta and entities (character offsets, label, confidence); per-token tag probabilities if ``tag_labels``."""
-    record: dict[str, Any] = {
-        "text": doc.text,
-        "meta": doc.user_data.get(META_KEY),
-        "entities": [
-            {"start": e.start_char, "end": e.end_char, "label": e.label_, "text": e.text, "confidence": e._.confidence}
-            for e in doc.ents
-        ],
-    }
-    if tag_labels is not None:
-        record["tokens"] = [
-            {"text": t.text, "start": t.idx, "end": t.idx + len(t), "probs": dict(zip(tag_labels, row.tolist()))}
-            for t, row in zip(doc, doc._.ner_probs)
-        ]
-    return record
-
-
 def write_jsonl(docs: Iterable[Doc], stream: BinaryIO, tag_labels: Optional[Sequence[str]] = None) -> None:
-    """One ``doc_to_json`` object per line, UTF-8."""
+    """One ``doc_to_json`` record per line, UTF-8."""
     for doc in docs:
         line = json.dumps(doc_to_json(doc, tag_labels), ensure_ascii=False)
         # a lone surrogate in meta is written back as its JSON escape (\udXXX), not as invalid UTF-8

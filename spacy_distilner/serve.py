@@ -1,6 +1,6 @@
 """``distilner serve``: an HTTP API (FastAPI) over a distilner pipeline, micro-batching concurrent requests.
 
-``POST /ner`` answers each text with the record of the CLI's JSONL output (``records.doc_to_json``).
+``POST /ner`` answers each text with the record of the CLI's JSONL output (``entity_record.DocRecord``).
 Requests wait in a bounded queue (full: 503); one background worker takes those that arrive
 together, up to ``max_batch`` texts and waiting at most ``max_wait_ms`` for more, runs them
 as one ``nlp.pipe`` call in a worker thread and hands each request its own records.
@@ -27,9 +27,8 @@ from spacy.language import Language
 from . import __version__
 from .annotate import passes, run_or_retry_alone
 from .component import find_component
-from .records import doc_to_json
+from .entity_record import DocRecord, doc_to_json
 
-JsonRecord = dict[str, Any]  # one text's answer (records.doc_to_json); records.Record is the (text, meta) input
 
 
 @dataclass(frozen=True)
@@ -73,32 +72,8 @@ class NERRequest(BaseModel):
         return [self.text] if self.text is not None else list(self.texts or [])
 
 
-class Entity(BaseModel):
-    start: int
-    end: int
-    label: str
-    text: str
-    confidence: Optional[float]
-
-
-class TokenProbs(BaseModel):
-    text: str
-    start: int
-    end: int
-    probs: dict[str, float]
-
-
-class DocRecord(BaseModel):
-    """A text's entities, as in the CLI's JSONL output (``meta`` is always null here)."""
-
-    text: str
-    meta: Any
-    entities: list[Entity]
-    tokens: Optional[list[TokenProbs]] = None
-
-
 class NERResponse(BaseModel):
-    """One record per input text, in order."""
+    """One record per input text, in order, as in the CLI's JSONL output (``meta`` is always null here)."""
 
     results: list[DocRecord]
 
@@ -110,7 +85,7 @@ class _Job:
     texts: list[str]
     token_scores: bool
     threshold: Optional[float]
-    future: asyncio.Future[list[JsonRecord]]
+    future: asyncio.Future[list[DocRecord]]
 
 
 class MicroBatcher:
@@ -144,7 +119,7 @@ class MicroBatcher:
                 await self._task
         self._executor.shutdown(wait=False, cancel_futures=True)
 
-    async def submit(self, texts: list[str], token_scores: bool, threshold: Optional[float]) -> list[JsonRecord]:
+    async def submit(self, texts: list[str], token_scores: bool, threshold: Optional[float]) -> list[DocRecord]:
         """Queue the texts and wait for their records; 503 when the queue is full."""
         job = _Job(texts, token_scores, threshold, asyncio.get_running_loop().create_future())
         try:
@@ -193,12 +168,12 @@ class MicroBatcher:
             size += len(job.texts)
         return jobs, None
 
-    def _annotate_each(self, jobs: list[_Job]) -> list[list[JsonRecord] | Exception]:
+    def _annotate_each(self, jobs: list[_Job]) -> list[list[DocRecord] | Exception]:
         """``_annotate`` over all jobs, retried one job at a time when it fails (``run_or_retry_alone``),
         so a failing request gets its error and the requests batched with it their records."""
         return list(run_or_retry_alone(jobs, self._annotate, lambda job, err: [err]))
 
-    def _annotate(self, jobs: Sequence[_Job]) -> list[list[JsonRecord]]:
+    def _annotate(self, jobs: Sequence[_Job]) -> list[list[DocRecord]]:
         """One ``nlp.pipe`` call over all the jobs' texts (in the worker thread); each job's records."""
         texts = [text for job in jobs for text in job.texts]
         self.pipe_calls += 1
@@ -303,8 +278,8 @@ def create_app(nlp: Language, limits: Limits = Limits(), pipeline_path: Optional
     )
     app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
 
-    @app.post("/ner", response_model=NERResponse, response_model_exclude_unset=True)
-    async def ner(body: NERRequest) -> dict[str, list[JsonRecord]]:
+    @app.post("/ner", response_model=NERResponse)
+    async def ner(body: NERRequest) -> dict[str, list[DocRecord]]:
         """Entities of each text (``tokens`` too with ``token_scores``); 413 over the size limits."""
         texts = body.all_texts()
         if len(texts) > limits.max_texts:

@@ -9,6 +9,8 @@ import transformers
 from transformers import AutoModelForTokenClassification, AutoTokenizer
 
 from spacy_distilner import pipeline
+from spacy_distilner.entity_record import EntityRecord, record_fields
+from spacy_distilner.hf_api import HF_KEYS
 from tiny import IOB2, make_tiny_model
 
 pytestmark = pytest.mark.usefixtures("decision")  # every test under the fp32 and the bf16 decision
@@ -67,6 +69,11 @@ def test_threshold_and_empty_inputs(cased_dir: Path, reference: list[list[dict]]
     for ours, theirs in zip(ner(TEXTS), expected):
         _check_same(ours, theirs, decision)
     assert ner("") == [] and ner([]) == []
+
+
+def test_every_record_field_has_a_transformers_key() -> None:
+    """``pipeline()``'s entity dicts are the entity records renamed: every field, each under one key."""
+    assert sorted(HF_KEYS.values()) == sorted(record_fields(EntityRecord))
 
 
 def test_bad_model_fails_on_creation(tmp_path: Path) -> None:

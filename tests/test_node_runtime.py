@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 from spacy_distilner.casing import caps_view
 from spacy_distilner.cli import app
 from spacy_distilner.loading import load_tokenizer
-from spacy_distilner.records import doc_to_json
+from spacy_distilner.entity_record import DocRecord, doc_to_json, record_fields
 from spacy_distilner.tokenize import tokenize_texts
 from tiny import BILOU, IOB2, make_tiny_model
 
@@ -134,7 +134,8 @@ def _assert_same(python: list[dict[str, Any]], node: list[dict[str, Any]], min_e
 def test_cli_matches_python_annotate(iob_model: Path, inputs: Path, tmp_path: Path) -> None:
     python = compare.run_python(iob_model, inputs, tmp_path / "python.jsonl")
     node = compare.run_node(iob_model, inputs, tmp_path / "node.jsonl")
-    assert [list(r) for r in node] == [list(r) for r in python] == [["text", "meta", "entities"]] * len(TEXTS)
+    fields = [name for name in record_fields(DocRecord) if name in DocRecord.__required_keys__]
+    assert [list(r) for r in node] == [list(r) for r in python] == [fields] * len(TEXTS)
     assert [list(e) for r in node for e in r["entities"]] == [list(e) for r in python for e in r["entities"]]
     _assert_same(python, node, min_entities=20)
 
@@ -234,3 +235,9 @@ def test_tokenizer_fixture_is_current() -> None:
     """``runtimes/node/test/tokenizer-fixture.json`` is what the installed ``tokenizers`` gives."""
     fixture = _load("node_tokenizer_fixture", NODE_DIR / "test" / "tokenizer_fixture.py")
     assert json.loads(fixture.FIXTURE.read_text(encoding="utf8")) == json.loads(json.dumps(fixture.fixture()))
+
+
+def test_record_schema_is_current() -> None:
+    """``runtimes/node/test/record-schema.json``, which the Node tests hold its records to, is ``DocRecord``'s."""
+    schema = _load("node_record_schema", NODE_DIR / "test" / "record_schema.py")
+    assert json.loads(schema.SCHEMA.read_text(encoding="utf8")) == schema.schema()

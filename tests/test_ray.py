@@ -13,6 +13,7 @@ import spacy
 from typer.testing import CliRunner
 
 from spacy_distilner.cli import app
+from spacy_distilner.entity_record import DocRecord, EntityRecord, TokenRecord, record_fields
 
 TEXTS = [
     "John Smith went to New York with Apple.",
@@ -104,6 +105,23 @@ def _assert_same(records: list[dict], expected: list[dict]) -> None:
     assert [list(r) for r in records] == [list(r) for r in expected]
     assert _without_confidences(records) == _without_confidences(expected)
     assert _confidences(records) == pytest.approx(_confidences(expected), abs=1e-6)
+
+
+def test_arrow_types_are_the_record() -> None:
+    """The rows' Arrow types follow ``entity_record``: its fields in order, and ``tokens`` with tag labels only."""
+    pytest.importorskip("ray")
+    import pyarrow as pa
+
+    from spacy_distilner.distributed import _arrow_types
+
+    assert list(_arrow_types(None)) == [n for n in record_fields(DocRecord) if n in DocRecord.__required_keys__]
+    types = _arrow_types(["O", "B-PER"])
+    assert list(types) == list(record_fields(DocRecord)) and types["meta"] is None
+    entity, token = types["entities"].value_type, types["tokens"].value_type
+    scalars = [pa.int64(), pa.int64(), pa.string(), pa.string(), pa.float64()]
+    assert [(f.name, f.type) for f in entity] == list(zip(record_fields(EntityRecord), scalars))
+    assert [f.name for f in token] == list(record_fields(TokenRecord))
+    assert token.field("probs").type == pa.struct([("O", pa.float64()), ("B-PER", pa.float64())])
 
 
 def test_local_run_finds_entities(local_records: list[dict]) -> None:

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from spacy_distilner import __version__
 from spacy_distilner.cli import app as cli_app
-from spacy_distilner.records import doc_to_json
+from spacy_distilner.entity_record import DocRecord, EntityRecord, TokenRecord, doc_to_json, record_fields
 from spacy_distilner.serve import Limits, create_app
 from tiny import IOB2
 
@@ -158,6 +158,14 @@ def test_health_info_and_docs(client: httpx.Client, iob_dir: Path, decision: str
     assert {"NERRequest", "NERResponse"} <= set(schema["components"]["schemas"])
     docs = client.get("/docs")
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
+
+
+def test_response_schema_is_the_record(client: httpx.Client) -> None:
+    """The answers' OpenAPI schema is ``entity_record``'s: the same records, fields and order as ``annotate``."""
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    assert schemas["NERResponse"]["properties"]["results"]["items"] == {"$ref": "#/components/schemas/DocRecord"}
+    for record in (DocRecord, EntityRecord, TokenRecord):
+        assert list(schemas[record.__name__]["properties"]) == list(record_fields(record))
 
 
 def test_full_queue_is_503(nlp: Language) -> None:

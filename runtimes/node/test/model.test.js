@@ -19,6 +19,17 @@ const MODEL = process.env.DISTILNER_NODE_MODEL;
 const PIECES = process.env.DISTILNER_NODE_PIECES;
 const skip = MODEL ? false : "set DISTILNER_NODE_MODEL to an exported model directory";
 const CLI = path.join(__dirname, "..", "cli.js");
+// the JSON schema of Python's record (spacy_distilner.entity_record.DocRecord), written by record_schema.py
+const SCHEMA = JSON.parse(fs.readFileSync(path.join(__dirname, "record-schema.json"), "utf8"));
+/** @type {Record<string, (value: any) => boolean>} */
+const TYPES = {
+  integer: Number.isInteger,
+  number: (v) => typeof v === "number",
+  string: (v) => typeof v === "string",
+  null: (v) => v === null,
+  array: Array.isArray,
+  object: (v) => v !== null && typeof v === "object" && !Array.isArray(v),
+};
 const TEXTS = [
   "John Smith went to New York with Apple in the United States today.",
   "",
@@ -28,6 +39,42 @@ const TEXTS = [
 
 /** @param {string[]} args @param {string} input */
 const cli = (args, input) => spawnSync(process.execPath, [CLI, ...args], { input, encoding: "utf8" });
+
+/**
+ * Whether `value` fits `schema`, a part of SCHEMA ($ref, anyOf, type, items, additionalProperties, and
+ * properties: the fields of a record in their order, the required ones present, no others).
+ * @param {any} value
+ * @param {any} schema
+ * @returns {boolean}
+ */
+function fits(value, schema) {
+  if (schema.$ref) return fits(value, SCHEMA.$defs[schema.$ref.split("/").pop()]);
+  if (schema.anyOf) return schema.anyOf.some((/** @type {any} */ s) => fits(value, s));
+  if (schema.type && !TYPES[schema.type](value)) return false;
+  if (schema.items && !value.every((/** @type {any} */ v) => fits(v, schema.items))) return false;
+  const entries = schema.type === "object" ? Object.entries(value) : [];
+  if (schema.additionalProperties && !entries.every(([, v]) => fits(v, schema.additionalProperties))) return false;
+  if (!schema.properties) return true;
+  const names = Object.keys(schema.properties);
+  return (
+    JSON.stringify(Object.keys(value)) === JSON.stringify(names.filter((n) => n in value)) &&
+    (schema.required ?? []).every((/** @type {string} */ n) => n in value) &&
+    entries.every(([name, v]) => fits(v, schema.properties[name]))
+  );
+}
+
+test("a record fits the schema only with its fields, in order, of their types", () => {
+  const entity = { start: 0, end: 4, label: "PER", text: "John", confidence: 0.9 };
+  const token = { text: "John", start: 0, end: 4, probs: { O: 0.1, "B-PER": 0.9 } };
+  assert.ok(fits({ text: "John", meta: { id: 1 }, entities: [entity] }, SCHEMA));
+  assert.ok(fits({ text: "John", meta: null, entities: [], tokens: [token] }, SCHEMA));
+  assert.ok(fits({ ...entity, confidence: null }, SCHEMA.$defs.EntityRecord));
+  assert.ok(!fits({ text: "John", entities: [entity] }, SCHEMA), "no meta");
+  assert.ok(!fits({ meta: null, text: "John", entities: [] }, SCHEMA), "another order");
+  assert.ok(!fits({ text: "John", meta: null, entities: [{ ...entity, extra: 1 }] }, SCHEMA), "another field");
+  assert.ok(!fits({ ...entity, start: 0.5 }, SCHEMA.$defs.EntityRecord), "another type");
+  assert.ok(!fits({ ...token, probs: { O: "0.1" } }, SCHEMA.$defs.TokenRecord), "a probability that is no number");
+});
 
 test("annotate: entities are spans of the text, in order, with their confidence", { skip }, async () => {
   const ner = await load(/** @type {string} */ (MODEL));
@@ -44,7 +91,7 @@ test("annotate: entities are spans of the text, in order, with their confidence"
   for (const { text, entities } of records) {
     let end = 0;
     for (const e of entities) {
-      assert.deepEqual(Object.keys(e), ["start", "end", "label", "text", "confidence"]);
+      assert.ok(fits(e, SCHEMA.$defs.EntityRecord), `not an entity record: ${JSON.stringify(e)}`);
       assert.ok(e.start >= end && e.end > e.start && ner.labels.includes(e.label));
       assert.equal(Array.from(text).slice(e.start, e.end).join(""), e.text);
       assert.ok(e.confidence > 0 && e.confidence <= 1);
@@ -106,12 +153,10 @@ test("CLI: one record per good line, bad lines reported and skipped", { skip }, 
     .split("\n")
     .map((line) => JSON.parse(line));
   assert.deepEqual(
-    records.map((r) => [Object.keys(r), r.meta]),
-    [
-      [["text", "meta", "entities"], { id: 1 }],
-      [["text", "meta", "entities"], null],
-    ],
+    records.map((r) => r.meta),
+    [{ id: 1 }, null],
   );
+  for (const record of records) assert.ok(fits(record, SCHEMA), `not a record: ${JSON.stringify(record)}`);
   assert.deepEqual(records[1].entities, []);
   assert.match(run.stderr, /Skipped <stdin>:2: \[N011\] invalid JSON/);
   assert.match(run.stderr, /Skipped <stdin>:4: \[N013\] no string field 'text'/);
