@@ -1,7 +1,7 @@
 "use strict";
 /**
  * Stage 5 — annotate: decoded words -> entity records (Python's `annotate.py` and the
- * entities of `records.doc_to_json`).
+ * entities of `entity_record.doc_to_json`).
  */
 
 const { decode, spanConfidence, tagPath } = require("./decode");
