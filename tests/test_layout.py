@@ -8,12 +8,13 @@ from pathlib import Path
 PACKAGE = Path(__file__).parents[1] / "spacy_distilner"
 #: Layers, lowest first: a module may import only from its own layer or below, at module level and inside
 #: functions alike (only imports of optional third-party packages may wait for the function that needs them).
-#: Modules in no layer (the tools: CLI, server, Ray, training workflows, converters, bench) sit above them all.
+#: Modules in no layer (the tools: CLI, server, Ray, training workflows, ONNX export checks, converters, bench)
+#: sit above them all.
 LAYERS: list[set[str]] = [
     {"errors", "settings", "cache", "cpu", "model_dir", "casing", "allocator"},
     {
         "tokenize", "windows", "batching", "align", "decode", "annotate", "extensions", "backends", "loading",
-        "embeddings", "export.onnx", "training.loss", "training.lora", "training.heads",
+        "embeddings", "entity_record", "training.loss", "training.lora", "training.heads",
     },
     {"engine"},
     {"component"},
