@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import shutil
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Optional
+from typing import Any, Callable, Iterator, Mapping, Optional
 
 import numpy as np
 from safetensors import safe_open
@@ -159,10 +160,24 @@ def check_model_dir(path: Path) -> dict:
     return config
 
 
+def _tokenizer_loader(path: Path) -> Callable[..., Any]:
+    """``from_pretrained`` of the fast tokenizer class ``tokenizer_config.json`` names (what ``AutoTokenizer``
+    picks first), imported alone (``AutoTokenizer`` imports every tokenizer module transformers has);
+    ``AutoTokenizer``'s when none is named."""
+    transformers = import_transformers()
+    config = path / "tokenizer_config.json"
+    name = read_json_object(config).get("tokenizer_class") if config.is_file() else None
+    if isinstance(name, str):
+        found = getattr(transformers, name if name.endswith("Fast") else f"{name}Fast", None)
+        if isinstance(found, type) and issubclass(found, transformers.PreTrainedTokenizerFast):
+            return found.from_pretrained
+    return partial(transformers.AutoTokenizer.from_pretrained, use_fast=True)
+
+
 def load_tokenizer(path: Path):
     """The fast tokenizer stored in ``path``, reading user text in NFC (``tokenize.normalize_unicode``)."""
     try:
-        tok = import_transformers().AutoTokenizer.from_pretrained(str(path), use_fast=True, local_files_only=True)
+        tok = _tokenizer_loader(path)(str(path), local_files_only=True)
     except Exception as err:  # transformers raises many types here; re-raise with context
         raise ValueError(Errors.D012.format(path=path, err=err)) from err
     if not tok.is_fast:
