@@ -71,5 +71,5 @@ def pipeline(
         "decoding": decoding,
         "store_probs": False,
     }
-    _ = nlp.add_pipe("distilner", config=config).hf_model  # load now: a bad model fails here, like transformers
+    _ = nlp.add_pipe("distilner", config=config).engine  # load now: a bad model fails here, like transformers
     return DistilNERPipeline(nlp, batch_size)

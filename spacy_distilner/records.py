@@ -172,7 +172,7 @@ def load_pipeline(
         nlp = spacy.load(pipeline, config={"components": {name: given}})
     pipe = nlp.get_pipe(name)
     assert isinstance(pipe, DistilNER)
-    _ = pipe.hf_model
+    _ = pipe.engine  # load now (an ONNX or TensorFlow backend without the torch module)
     return nlp, pipe
 
 

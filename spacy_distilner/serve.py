@@ -258,7 +258,7 @@ def create_app(nlp: Language, limits: Limits = Limits(), pipeline_path: Optional
     The micro-batcher runs while the app's lifespan does; it is ``app.state.batcher`` then.
     """
     pipe = find_component(nlp)
-    _ = pipe.hf_model  # load now: a bad model fails before the server starts
+    _ = pipe.engine  # load now: a bad model fails before the server starts
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
