@@ -210,6 +210,28 @@ def test_bytes_round_trip_owns_the_unpacked_files(iob_dir: Path, monkeypatch: py
     assert not path.exists()
 
 
+def test_onnx_runs_and_saves_without_the_torch_module(
+    iob_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With its graph at hand, an ONNX pipeline never reads the torch module (annotating, to_bytes,
+    from_bytes, to_disk); ``hf_model`` reads it on demand."""
+    from transformers import AutoModelForTokenClassification
+
+    expected = _ents(_pipeline(iob_dir, backend="onnx"))  # exports into the cache
+
+    def no_module(*args: object, **kwargs: object) -> None:
+        raise AssertionError("read the torch module")
+
+    monkeypatch.setattr(AutoModelForTokenClassification, "from_pretrained", no_module)
+    nlp = _pipeline(iob_dir, backend="onnx")
+    copy = _pipeline("does-not-matter", backend="onnx")
+    copy.get_pipe("distilner").from_bytes(nlp.get_pipe("distilner").to_bytes())
+    copy.to_disk(tmp_path / "pipe")
+    assert _ents(nlp) == _ents(copy) == _ents(spacy.load(tmp_path / "pipe")) == expected
+    monkeypatch.undo()
+    assert type(copy.get_pipe("distilner").hf_model).__name__ == "DistilBertForTokenClassification"
+
+
 @pytest.mark.parametrize("source", ["model_dir", "pipeline"])
 def test_cli_writes_a_usable_model_dir(iob_dir: Path, tmp_path: Path, source: str) -> None:
     from typer.testing import CliRunner

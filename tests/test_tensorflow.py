@@ -74,9 +74,17 @@ def test_padded_rows_match_unpadded(tensorflow: object, iob_dir: Path) -> None:
 
 
 def test_save_and_load_keeps_the_backend(tensorflow: object, iob_dir: Path, tmp_path: Path) -> None:
-    nlp = _pipeline(iob_dir, backend="tensorflow")
-    before = [[(e.start, e.end, e.label_) for e in doc.ents] for doc in nlp.pipe(TEXTS)]
-    nlp.to_disk(tmp_path / "pipeline")
+    """The graph is built from the safetensors read as numpy: no torch module is read to run or save."""
+    from transformers import AutoModelForTokenClassification
+
+    def no_module(*args: object, **kwargs: object) -> None:
+        raise AssertionError("read the torch module")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(AutoModelForTokenClassification, "from_pretrained", no_module)
+        nlp = _pipeline(iob_dir, backend="tensorflow")
+        before = [[(e.start, e.end, e.label_) for e in doc.ents] for doc in nlp.pipe(TEXTS)]
+        nlp.to_disk(tmp_path / "pipeline")
     loaded = spacy.load(tmp_path / "pipeline")
     assert loaded.get_pipe("distilner").backend_info["backend"] == "tensorflow"
     assert [[(e.start, e.end, e.label_) for e in doc.ents] for doc in loaded.pipe(TEXTS)] == before
