@@ -18,17 +18,9 @@ from spacy.tokens import Doc, DocBin, Span
 from spacy.training import Example
 
 from spacy_distilner.backends import resolve_device
-from tiny import BILOU, IOB2
+from tiny import BILOU, IOB2, TEXTS
 
 pytestmark = pytest.mark.usefixtures("decision")  # every test under the fp32 and the bf16 decision
-
-TEXTS = [
-    "John Smith went to New York with Apple in the United States today.",
-    "Mary said the company in London was new.",
-    "",
-    "Paris, Germany and the world: people of the year!",
-]
-
 
 def _check_invariants(doc: Doc, n_tags: int) -> None:
     """Every token has scores; entities sit on token boundaries and do not overlap."""

@@ -12,14 +12,10 @@ import pytest
 import spacy
 from spacy.language import Language
 
+from tiny import TEXTS
+
 pytestmark = pytest.mark.usefixtures("decision")  # every test under the fp32 and the bf16 decision
 
-TEXTS = [
-    "John Smith went to New York with Apple in the United States today.",
-    "Mary said the company in London was new.",
-    "",
-    "Paris, Germany and the world: people of the year!",
-]
 Entities = list[list[tuple[int, int, str]]]
 
 

@@ -16,6 +16,14 @@ from transformers import DistilBertConfig, DistilBertForTokenClassification, Dis
 
 IOB2 = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC")
 BILOU = ("O",) + tuple(f"{p}-{lab}" for lab in ("PER", "ORG", "LOC", "MISC") for p in "BILU")
+#: Sample texts for the component's tests: entities to find, an empty text, punctuation.
+TEXTS = [
+    "John Smith went to New York with Apple in the United States today.",
+    "Mary said the company in London was new.",
+    "",
+    "Paris, Germany and the world: people of the year!",
+]
+
 WORDS = (
     "the a of to and in is was for on with as by at from new york london paris john smith mary "
     "apple google united states germany president said today company city people world year "
