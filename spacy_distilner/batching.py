@@ -76,21 +76,14 @@ def bucket(length: int) -> int:
     return -(-length // step) * step
 
 
-def _powers_of_two(n: int, most: int) -> list[int]:
-    """``n`` as a sum of powers of two of at most ``most`` (itself a power of two), largest first."""
-    parts = [most] * (n // most)
-    rest = n % most
-    parts += [1 << bit for bit in reversed(range(rest.bit_length())) if rest >> bit & 1]
-    return parts
-
-
 def plan_batches(lengths: Sequence[int], max_batch_tokens: int, max_width: int) -> list[tuple[int, list[int]]]:
-    """``(width, rows)`` per batch, longest first: rows of one bucket (:func:`bucket`, at most
-    ``max_width``) go together, in batches of a power-of-two rows within ``rows × width`` ≤ ``max_batch_tokens``.
+    """``(width, rows)`` per batch, longest first: rows of one bucket (:func:`bucket`, at most ``max_width``)
+    go together, as many a batch as ``rows × width`` ≤ ``max_batch_tokens`` allows.
 
     Backends keep kernels and buffers per input shape (oneDNN primitives, allocator bins), and a
-    long-running process would otherwise meet a new shape in almost every batch; this way the
-    shapes are few (about 20 widths × a few row counts) and reused, at the cost of some padding.
+    long-running process would otherwise meet a new row length in almost every batch; bucketed, the
+    lengths are few and reused, at the cost of some padding. Row counts are left as they come: padding
+    them too (or splitting them into powers of two) cost more time than the memory it saved.
     """
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
     groups: dict[int, list[int]] = {}
@@ -98,11 +91,8 @@ def plan_batches(lengths: Sequence[int], max_batch_tokens: int, max_width: int) 
         groups.setdefault(min(bucket(lengths[i]), max_width), []).append(i)
     batches = []
     for width, rows in groups.items():
-        most = 1 << ((max_batch_tokens // width).bit_length() - 1)  # the largest power of two that fits
-        start = 0
-        for size in _powers_of_two(len(rows), most):
-            batches.append((width, rows[start : start + size]))
-            start += size
+        most = max_batch_tokens // width
+        batches += [(width, rows[start : start + most]) for start in range(0, len(rows), most)]
     return batches
 
 
