@@ -109,7 +109,7 @@ def test_get_loss_is_each_batch_share_of_the_mean(encoder_dir: Path) -> None:
 
     from spacy_distilner.training.loss import gold_targets
 
-    nlp, examples = _trained_pipe(encoder_dir, 6, max_batch_tokens=128, max_length=32)  # several batches
+    nlp, examples = _trained_pipe(encoder_dir, 6, max_batch_tokens=32, max_length=32)  # several batches
     nlp.initialize(lambda: examples)
     pipe = nlp.get_pipe("distilner")
     engine = pipe.engine
