@@ -60,6 +60,18 @@ class Backend(Protocol):
         ...
 
 
+class Described:
+    """``info()`` from a backend's ``name``, ``precision`` and ``device``: the one implementation the backends share."""
+
+    name: ClassVar[str]
+    precision: str
+    device: str
+
+    def info(self) -> dict[str, str]:
+        """``backend``, ``precision`` and ``device`` actually in use."""
+        return {"backend": self.name, "precision": self.precision, "device": self.device}
+
+
 def runtime(settings: Settings, training: bool = False) -> tuple[str, str]:
     """The device and precision a backend runs for ``settings`` on this machine (``auto`` resolved;
     only torch places a model on a device itself)."""
@@ -93,11 +105,9 @@ def resolve_precision(backend: str, precision: str, device: str, training: bool 
     ``bf16`` on a CPU without native bf16 warns (W001) and runs fp32, which is faster there."""
     import warnings
 
-    from ..cpu import cpu_info
-
     if backend != "torch":
         return "fp32" if precision == "auto" else precision
-    native = device.startswith("cuda") or (device == "cpu" and cpu_info().native_bf16)
+    native = _native_bf16(device)
     if precision == "auto":
         return "bf16" if native and not training else "fp32"
     if precision == "bf16" and device == "cpu" and not native:
@@ -109,8 +119,11 @@ def resolve_precision(backend: str, precision: str, device: str, training: bool 
 def training_autocast(backend: str, precision: str, device: str) -> bool:
     """Whether training runs its forward pass under bf16 autocast (fp32 master weights): with
     ``auto`` or ``bf16`` where bf16 is native (CUDA, AMX or AVX512-BF16), never with ``fp32``."""
+    return backend == "torch" and precision in ("auto", "bf16") and _native_bf16(device)
+
+
+def _native_bf16(device: str) -> bool:
+    """Whether ``device`` computes in bf16 natively: CUDA, or a CPU with AMX or AVX512-BF16."""
     from ..cpu import cpu_info
 
-    if backend != "torch" or precision not in ("auto", "bf16"):
-        return False
     return device.startswith("cuda") or (device == "cpu" and cpu_info().native_bf16)

@@ -13,6 +13,7 @@ from ..cpu import cpu_info
 from ..errors import Errors
 from ..model_dir import read_json_object
 from ..settings import Settings
+from .base import Described
 from .onnx_export import ONNX_FILES, cached_export
 from .weights import Weights
 
@@ -48,7 +49,7 @@ def check_int8_kernels(model_dir: Path) -> None:
         warnings.warn(Errors.W003.format(path=model_dir, made=made, here=here))
 
 
-class OnnxBackend:
+class OnnxBackend(Described):
     """Runs an ONNX graph with inputs ``input_ids`` / ``attention_mask`` and output ``logits``.
 
     Built by :meth:`load` or :meth:`from_module`, it owns its ``weights`` (the model directory, or
@@ -122,9 +123,6 @@ class OnnxBackend:
         if self.weights is None:
             raise ValueError(Errors.D029.format(path=self.path))
         return self.weights
-
-    def info(self) -> dict[str, str]:
-        return {"backend": self.name, "precision": self.precision, "device": self.device}
 
     def save(self, path: Path) -> None:
         """The weights, and the graph in use (so that loading does not export again)."""

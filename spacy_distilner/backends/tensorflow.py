@@ -18,6 +18,7 @@ import numpy as np
 
 from ..errors import Errors
 from ..settings import Settings
+from .base import Described
 from .weights import Weights
 
 
@@ -44,7 +45,7 @@ def set_threads(tf: Any, num_threads: Optional[int]) -> None:
         warnings.warn(Errors.W004.format(wanted=num_threads, current=current or "all cores"))
 
 
-class TensorFlowBackend:
+class TensorFlowBackend(Described):
     """Runs a DistilBERT token classifier (``DistilBertForTokenClassification`` weights) in TensorFlow, fp32.
 
     It owns its ``weights`` (the model directory, or a module in memory) and saves them as they are.
@@ -87,9 +88,6 @@ class TensorFlowBackend:
     @property
     def module(self) -> Any:
         return self.weights.module
-
-    def info(self) -> dict[str, str]:
-        return {"backend": self.name, "precision": self.precision, "device": self.device}
 
     def save(self, path: Path) -> None:
         self.weights.save(path)

@@ -13,7 +13,7 @@ import torch
 from ..errors import Errors
 from ..loading import load_classifier, save_weights
 from ..settings import Settings
-from .base import training_autocast
+from .base import Described, training_autocast
 
 
 def _single_thread_after_fork() -> None:
@@ -27,7 +27,7 @@ def _cap_threads_in_forked_children() -> None:
     os.register_at_fork(after_in_child=_single_thread_after_fork)
 
 
-class TorchBackend:
+class TorchBackend(Described):
     """Runs a transformers token-classification module under ``torch.inference_mode``.
 
     ``precision="bf16"`` casts the module's weights to bf16 (not autocast: on AMX that is ~1.9x
@@ -62,9 +62,6 @@ class TorchBackend:
     @property
     def config(self) -> Any:
         return self.module.config
-
-    def info(self) -> dict[str, str]:
-        return {"backend": self.name, "precision": self.precision, "device": self.device}
 
     def save(self, path: Path) -> None:
         save_weights(path, self.module)
