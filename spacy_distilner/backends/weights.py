@@ -56,11 +56,9 @@ class Weights:
             for file in weight_files(self.path):
                 sha.update(f"{file.name}:{file_digest(file)}".encode())
             return sha.hexdigest()
-        import torch
-
-        for name, tensor in self._module.state_dict().items():
+        for name, array in self.arrays():
             sha.update(name.encode())
-            sha.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy())
+            sha.update(np.ascontiguousarray(array))
         return sha.hexdigest()
 
     def arrays(self) -> Iterator[tuple[str, np.ndarray]]:
