@@ -270,18 +270,23 @@ class DistilNER(TrainablePipe):
             raise ValueError(Errors.D019.format(backend=self.settings.backend))
         examples = [eg for eg in examples if len(eg.predicted)]
         pieces = tokenize_texts(engine.tokenizer, [eg.predicted.text for eg in examples])
+        targets = gold_targets(examples, engine.tokenizer, engine.tagset, self.settings.label_pieces, pieces)
         for batch in engine.batches(pieces, engine.windows(pieces)):
             logits, backprop = model.begin_update((batch.input_ids, batch.attention_mask))
-            loss, d_logits = self.get_loss(examples, (batch, logits))
+            loss, d_logits = self.get_loss(examples, (batch, logits), targets)
             backprop(d_logits)
             losses[self.name] += loss
         if sgd is not None:
             self.finish_update(sgd)
         return losses
 
-    def get_loss(self, examples: Iterable[Example], scores: tuple[Batch, np.ndarray]) -> tuple[float, np.ndarray]:
-        """Loss and gradient of ``scores`` (a batch of windows, its logits): its share of the mean over ``examples``."""
-        targets = gold_targets(list(examples), self.engine.tokenizer, self.engine.tagset, self.settings.label_pieces)
+    def get_loss(
+        self, examples: Iterable[Example], scores: tuple[Batch, np.ndarray], targets: Optional[list[np.ndarray]] = None
+    ) -> tuple[float, np.ndarray]:
+        """Loss and gradient of ``scores`` (a batch of windows, its logits): its share of the mean over
+        ``examples`` (``targets``: their gold piece tags, when :meth:`update` has them for every batch)."""
+        if targets is None:
+            targets = gold_targets(list(examples), self.engine.tokenizer, self.engine.tagset, self.settings.label_pieces)
         return batch_loss(*scores, targets, self.settings.label_smoothing)
 
     def finish_update(self, sgd: Optimizer) -> None:

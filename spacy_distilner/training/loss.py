@@ -108,9 +108,17 @@ def cross_entropy(
     return loss, grad.reshape(logits.shape)
 
 
-def gold_targets(examples: Sequence[Example], tokenizer: Any, tagset: TagSet, label_pieces: str) -> list[np.ndarray]:
-    """Gold tag id per word piece of each example's text, tokenized as at inference (:func:`piece_targets`)."""
-    pieces = tokenize_texts(tokenizer, [eg.predicted.text for eg in examples])
+def gold_targets(
+    examples: Sequence[Example],
+    tokenizer: Any,
+    tagset: TagSet,
+    label_pieces: str,
+    pieces: Optional[Sequence[DocPieces]] = None,
+) -> list[np.ndarray]:
+    """Gold tag id per word piece of each example's text, tokenized as at inference (:func:`piece_targets`;
+    ``pieces``: the texts' pieces where the caller has them already)."""
+    if pieces is None:
+        pieces = tokenize_texts(tokenizer, [eg.predicted.text for eg in examples])
     return [piece_targets(eg.reference, p, tagset, label_pieces) for eg, p in zip(examples, pieces)]
 
 
