@@ -30,7 +30,6 @@ from .component import find_component
 from .entity_record import DocRecord, doc_to_json
 
 
-
 @dataclass(frozen=True)
 class Limits:
     """Batching and request limits of the server."""
